@@ -1,0 +1,443 @@
+package mongostore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Errors that callers can tell apart with errors.Is. Every error the store
+// returns starts with "mongostore: " and wraps its cause.
+var (
+	// ErrInvalidOption is wrapped by New's errors for bad arguments.
+	ErrInvalidOption = errors.New("mongostore: invalid option")
+
+	// ErrInvalidCookie is wrapped by Get and New when the request carries
+	// a session cookie that does not decode: tampered, signed with an
+	// unknown key, made for another cookie name, or too old. The error
+	// wraps the securecookie error too.
+	ErrInvalidCookie = errors.New("mongostore: invalid session cookie")
+
+	// ErrEncode is wrapped by Save when the serializer cannot encode the
+	// session's values. Nothing is written.
+	ErrEncode = errors.New("mongostore: cannot encode session values")
+
+	// ErrDecode is wrapped by Get and New when a stored session's data
+	// cannot be decoded. The document is left as it is.
+	ErrDecode = errors.New("mongostore: cannot decode stored session")
+
+	// ErrTooLarge is wrapped by Save when the encoded values exceed the
+	// maximum length. Nothing is written and the stored session is kept.
+	ErrTooLarge = errors.New("mongostore: session too large")
+
+	// ErrSessionGone is wrapped by Save when the session's document no
+	// longer exists, because it expired or was deleted by another request.
+	// The store does not bring it back: the cookie is cleared instead.
+	ErrSessionGone = errors.New("mongostore: session no longer exists")
+)
+
+// MongoStore is a sessions.Store that keeps each session in a document of a
+// MongoDB collection and gives the client a cookie holding only the signed
+// session ID.
+//
+// Codecs and Options play the same part as in sessions.CookieStore and may
+// be changed before the store serves requests.
+type MongoStore struct {
+	Codecs  []securecookie.Codec
+	Options *sessions.Options // defaults copied into each new session
+
+	coll    *mongo.Collection
+	cfg     config
+	expiry  Expiry
+	sweeper *sweeper
+	close   sync.Once
+}
+
+var _ sessions.Store = (*MongoStore)(nil)
+
+// document is a session as stored in the collection.
+type document struct {
+	ID       string    `bson:"_id"`
+	Data     []byte    `bson:"data"`
+	Expires  time.Time `bson:"expires"`
+	Modified time.Time `bson:"modified"`
+	Created  time.Time `bson:"created"`
+}
+
+// New returns a store that keeps sessions in coll.
+//
+// keyPairs are the keys that sessions.NewCookieStore takes, and sign the
+// session ID in the cookie the same way: in each pair the first key
+// authenticates (32 or 64 bytes are recommended) and the optional second
+// encrypts (16, 24 or 32 bytes select AES-128, AES-192 or AES-256). Cookies
+// are always made with the first pair; the others let cookies signed with
+// older keys still load during a key rotation.
+//
+// The cookie defaults are Path "/", MaxAge 30 days, HttpOnly, Secure and
+// SameSite Lax. New prepares the collection for the expiry mode (see
+// WithExpiry) within ctx and the store's timeout; it starts the sweeper if
+// the store sweeps. Call Close to stop it.
+//
+// New fails with an error wrapping ErrInvalidOption for bad arguments, and
+// with the server's error if the index cannot be made. It never
+// disconnects the client, which stays the caller's.
+func New(ctx context.Context, coll *mongo.Collection, keyPairs [][]byte,
+	opts ...Option) (*MongoStore, error) {
+	if coll == nil {
+		return nil, invalid("collection is nil")
+	}
+	if err := checkKeyPairs(keyPairs); err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+
+	s := &MongoStore{
+		Codecs: securecookie.CodecsFromPairs(keyPairs...),
+		Options: &sessions.Options{
+			Path:     "/",
+			MaxAge:   86400 * 30,
+			HttpOnly: true,
+			Secure:   true,
+			SameSite: http.SameSiteLaxMode,
+		},
+		// A session read from a secondary may be stale: a logout or a
+		// login just written to the primary would not be seen.
+		coll: coll.Clone(options.Collection().
+			SetReadPreference(readpref.Primary())),
+		cfg: cfg,
+	}
+	s.MaxAge(s.Options.MaxAge)
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	expiry, err := s.ensureExpiry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.expiry = expiry
+	if expiry == ExpirySweep {
+		s.sweeper = s.startSweeper()
+	}
+	return s, nil
+}
+
+// checkKeyPairs catches what securecookie would only report at the first
+// request.
+func checkKeyPairs(keyPairs [][]byte) error {
+	if len(keyPairs) == 0 {
+		return invalid("no key pairs: at least an authentication key " +
+			"is needed to sign session cookies")
+	}
+	for i := 0; i < len(keyPairs); i += 2 {
+		if len(keyPairs[i]) == 0 {
+			return invalid("authentication key %d is empty", i/2)
+		}
+		if i+1 == len(keyPairs) {
+			break
+		}
+		switch n := len(keyPairs[i+1]); n {
+		case 0, 16, 24, 32:
+		default:
+			return invalid("encryption key %d is %d bytes, "+
+				"not 16, 24 or 32", i/2, n)
+		}
+	}
+	return nil
+}
+
+// Expiry returns the expiry mode in force: the configured one, or
+// ExpirySweep where the server turned down a TTL index.
+func (s *MongoStore) Expiry() Expiry {
+	return s.expiry
+}
+
+// Close stops the sweeper, waiting for a sweep in flight to end. It does
+// not disconnect the client. Close may be called more than once; the store
+// still serves requests after it, without sweeping.
+func (s *MongoStore) Close() error {
+	s.close.Do(func() {
+		if s.sweeper != nil {
+			s.sweeper.stop()
+		}
+	})
+	return nil
+}
+
+// MaxAge sets the default MaxAge of new sessions and the age past which the
+// codecs reject a cookie. A session can be deleted by setting its own
+// Options.MaxAge to -1 and saving it.
+func (s *MongoStore) MaxAge(age int) {
+	s.Options.MaxAge = age
+	for _, c := range s.Codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(age)
+		}
+	}
+}
+
+// Get returns the named session for the request, loading it once per
+// request through the sessions registry. See New for what it returns.
+func (s *MongoStore) Get(r *http.Request, name string) (*sessions.Session,
+	error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New loads the named session without the registry. It never returns a nil
+// session:
+//
+//   - with no cookie, it returns a new session and makes no database call;
+//   - with a cookie that does not decode, a new session and an error
+//     wrapping ErrInvalidCookie;
+//   - when the session's document is missing or its expires time has
+//     passed, a new session and no error; the old ID is dropped, so the
+//     next Save starts a session under a fresh ID;
+//   - when the database fails, a new session and an error wrapping the
+//     cause, never a quiet "not found";
+//   - otherwise the stored session, with IsNew false.
+func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
+	error) {
+	session := sessions.NewSession(s, name)
+	opts := *s.Options
+	session.Options = &opts
+	session.IsNew = true
+
+	c, err := r.Cookie(name)
+	if err != nil {
+		return session, nil
+	}
+	var id string
+	if err := securecookie.DecodeMulti(name, c.Value, &id,
+		s.Codecs...); err != nil {
+		return session, fmt.Errorf("%w %q: %w", ErrInvalidCookie, name, err)
+	}
+	if !validID(id) {
+		return session, nil
+	}
+
+	doc, err := s.load(r.Context(), id)
+	if err != nil || doc == nil {
+		return session, err
+	}
+
+	values := make(map[any]any)
+	if err := s.cfg.serializer.Deserialize(doc.Data, values); err != nil {
+		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
+	}
+	session.ID = id
+	session.Values = values
+	session.IsNew = false
+	return session, nil
+}
+
+// load fetches a live session document, or nil if there is none. It asks
+// by _id alone and checks expiry here: that works the same on every
+// server, and a lookup by _id is the cheapest query there is.
+func (s *MongoStore) load(ctx context.Context, id string) (*document,
+	error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+
+	var doc document
+	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: load session: %w", err)
+	}
+	if !doc.Expires.After(time.Now()) {
+		return nil, nil
+	}
+	return &doc, nil
+}
+
+// Save writes the session and sets its cookie.
+//
+// With Options.MaxAge < 0 it deletes the document (one already gone is
+// fine) and sets a cookie that expires at once. With MaxAge > 0 the
+// document expires MaxAge seconds from now and so does the cookie. With
+// MaxAge == 0 the cookie lasts as long as the browser keeps it, while the
+// document expires after the browser session lifetime (see
+// WithBrowserSessionLifetime).
+//
+// A new session without values is not written and gets no cookie, unless
+// WithSaveEmpty is given. A new session is written under a fresh random ID;
+// an existing one is updated in place and never recreated: if its document
+// is gone, Save returns an error wrapping ErrSessionGone and clears the
+// cookie. Encoding errors wrap ErrEncode or ErrTooLarge and write nothing.
+func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
+	session *sessions.Session) error {
+	opts := session.Options
+	if opts == nil {
+		opts = s.Options
+	}
+	name := session.Name()
+
+	if opts.MaxAge < 0 {
+		if err := s.delete(r.Context(), session.ID); err != nil {
+			return err
+		}
+		session.ID = ""
+		http.SetCookie(w, sessions.NewCookie(name, "", opts))
+		return nil
+	}
+	if session.ID == "" && len(session.Values) == 0 && !s.cfg.saveEmpty {
+		return nil
+	}
+
+	data, err := s.encode(name, session.Values)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	lifetime := s.cfg.browserSessionLifetime
+	if opts.MaxAge > 0 {
+		lifetime = time.Duration(opts.MaxAge) * time.Second
+	}
+	expires := now.Add(lifetime)
+
+	id := session.ID
+	if id == "" {
+		id = newID()
+		err = s.insert(r.Context(), document{ID: id, Data: data,
+			Expires: expires, Modified: now, Created: now})
+	} else {
+		err = s.update(r.Context(), id, data, expires, now)
+	}
+	if errors.Is(err, ErrSessionGone) {
+		session.ID = ""
+		http.SetCookie(w, sessions.NewCookie(name, "", expired(opts)))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	session.ID = id
+
+	encoded, err := securecookie.EncodeMulti(name, id, s.Codecs...)
+	if err != nil {
+		return fmt.Errorf("mongostore: encode cookie %q: %w", name, err)
+	}
+	cookie := sessions.NewCookie(name, encoded, opts)
+	if opts.MaxAge > 0 {
+		// The same instant as the document's, not a second clock read.
+		cookie.Expires = expires
+	}
+	http.SetCookie(w, cookie)
+	return nil
+}
+
+func (s *MongoStore) encode(name string, values map[any]any) ([]byte,
+	error) {
+	data, err := s.cfg.serializer.Serialize(values)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %w", ErrEncode, name, err)
+	}
+	if len(data) > s.cfg.maxLength {
+		return nil, fmt.Errorf("%w: session %q encodes to %d bytes, "+
+			"more than the limit of %d", ErrTooLarge, name, len(data),
+			s.cfg.maxLength)
+	}
+	return data, nil
+}
+
+func (s *MongoStore) insert(ctx context.Context, doc document) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("mongostore: insert session: %w", err)
+	}
+	return nil
+}
+
+// update rewrites a session that must still exist; without an upsert, a
+// document deleted meanwhile stays deleted.
+func (s *MongoStore) update(ctx context.Context, id string, data []byte,
+	expires, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "data", Value: data},
+			{Key: "expires", Value: expires},
+			{Key: "modified", Value: now},
+		}}})
+	if err != nil {
+		return fmt.Errorf("mongostore: update session: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrSessionGone
+	}
+	return nil
+}
+
+func (s *MongoStore) delete(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	_, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return fmt.Errorf("mongostore: delete session: %w", err)
+	}
+	return nil
+}
+
+func (s *MongoStore) logger() *slog.Logger {
+	if s.cfg.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.cfg.logger
+}
+
+// expired returns a copy of opts for a cookie that the browser drops now.
+func expired(opts *sessions.Options) *sessions.Options {
+	o := *opts
+	o.MaxAge = -1
+	return &o
+}
+
+const idBytes = 32
+
+var idLength = base64.RawURLEncoding.EncodedLen(idBytes)
+
+// newID returns a session ID of 32 random bytes. crypto/rand.Read does not
+// fail on the platforms Go supports.
+func newID() string {
+	b := make([]byte, idBytes)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validID tells whether id has the shape newID gives, so that IDs the
+// store never minted (from another store sharing the keys, say) cause no
+// database call.
+func validID(id string) bool {
+	if len(id) != idLength {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}

@@ -1,0 +1,153 @@
+package mongostore
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults for the settings that options change.
+const (
+	DefaultTimeout                = 5 * time.Second
+	DefaultBrowserSessionLifetime = 24 * time.Hour
+	DefaultSweepInterval          = time.Minute
+	DefaultMaxLength              = 1 << 20 // 1 MiB
+
+	// maxMaxLength leaves room below MongoDB's 16 MiB document limit for
+	// the other fields and the BSON framing.
+	maxMaxLength = 15 << 20
+)
+
+// An Option changes a setting of the store that New builds. Options are
+// checked when New runs: a bad value makes New fail with ErrInvalidOption.
+type Option func(*config) error
+
+type config struct {
+	timeout                time.Duration
+	expiry                 Expiry
+	sweepInterval          time.Duration
+	browserSessionLifetime time.Duration
+	maxLength              int
+	serializer             Serializer
+	logger                 *slog.Logger
+	saveEmpty              bool
+}
+
+func defaultConfig() config {
+	return config{
+		timeout:                DefaultTimeout,
+		expiry:                 ExpiryNative,
+		sweepInterval:          DefaultSweepInterval,
+		browserSessionLifetime: DefaultBrowserSessionLifetime,
+		maxLength:              DefaultMaxLength,
+		serializer:             GobSerializer{},
+	}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithTimeout bounds every database call the store makes, on top of the
+// request's own context, so that a stalled server cannot hang a request.
+// The default is DefaultTimeout (5 seconds).
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("timeout %v is not positive", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithExpiry chooses how expired sessions leave the collection. The default
+// is ExpiryNative, which falls back to ExpirySweep on servers without TTL
+// indexes.
+func WithExpiry(e Expiry) Option {
+	return func(c *config) error {
+		switch e {
+		case ExpiryNative, ExpirySweep, ExpiryDisabled:
+			c.expiry = e
+			return nil
+		}
+		return invalid("unknown expiry mode %d", int(e))
+	}
+}
+
+// WithSweepInterval sets how often the sweeper deletes expired sessions
+// when the store sweeps. Each wait is jittered by up to a quarter of the
+// interval either way. The default is DefaultSweepInterval (1 minute).
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("sweep interval %v is not positive", d)
+		}
+		c.sweepInterval = d
+		return nil
+	}
+}
+
+// WithBrowserSessionLifetime sets how long the document of a session whose
+// Options.MaxAge is 0 lives after its last Save. Such a session's cookie
+// has no expiry and lasts until the browser drops it, which browsers that
+// restore sessions may never do, so the server keeps its own limit. The
+// default is DefaultBrowserSessionLifetime (24 hours).
+func WithBrowserSessionLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return invalid("browser session lifetime %v is "+
+				"under a second", d)
+		}
+		c.browserSessionLifetime = d
+		return nil
+	}
+}
+
+// WithMaxLength sets the largest serialized size of a session's values, in
+// bytes. Save of a larger session fails with ErrTooLarge and writes
+// nothing. The default is DefaultMaxLength (1 MiB); the most is 15 MiB,
+// which keeps a document under MongoDB's 16 MiB limit.
+func WithMaxLength(n int) Option {
+	return func(c *config) error {
+		if n <= 0 || n > maxMaxLength {
+			return invalid("max length %d is not between 1 and %d",
+				n, maxMaxLength)
+		}
+		c.maxLength = n
+		return nil
+	}
+}
+
+// WithSerializer sets how session values are encoded. The default is
+// GobSerializer.
+func WithSerializer(s Serializer) Option {
+	return func(c *config) error {
+		if s == nil {
+			return invalid("serializer is nil")
+		}
+		c.serializer = s
+		return nil
+	}
+}
+
+// WithLogger gives the store a logger for what happens outside any
+// request: the fallback to sweeping, and sweeps that fail. The store logs
+// nothing without one, and never logs from the request path.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithSaveEmpty makes Save write new sessions that hold no values. By
+// default they are neither written nor given a cookie, so that clients
+// which never send cookies back (crawlers, health checks) do not fill the
+// collection with empty documents.
+func WithSaveEmpty(save bool) Option {
+	return func(c *config) error {
+		c.saveEmpty = save
+		return nil
+	}
+}
