@@ -1,6 +1,7 @@
 package mongostore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -217,10 +218,7 @@ func (s *MongoStore) Get(r *http.Request, name string) (*sessions.Session,
 //   - otherwise the stored session, with IsNew false.
 func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	error) {
-	session := sessions.NewSession(s, name)
-	opts := *s.Options
-	session.Options = &opts
-	session.IsNew = true
+	session := s.newSession(s, name)
 
 	c, err := r.Cookie(name)
 	if err != nil {
@@ -244,10 +242,42 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	if err := s.cfg.serializer.Deserialize(doc.Data, values); err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
+	session = s.newSession(&loaded{MongoStore: s, id: id, data: doc.Data,
+		expires: doc.Expires, created: doc.Created}, name)
 	session.ID = id
 	session.Values = values
 	session.IsNew = false
 	return session, nil
+}
+
+// loaded is the Store of a session that New read from the database. It
+// remembers what was read, so that Save can tell whether anything changed,
+// and it lives exactly as long as the session that holds it.
+type loaded struct {
+	*MongoStore
+	id      string
+	data    []byte
+	expires time.Time
+	created time.Time
+}
+
+func (s *MongoStore) newSession(store sessions.Store,
+	name string) *sessions.Session {
+	session := sessions.NewSession(store, name)
+	opts := *s.Options
+	session.Options = &opts
+	session.IsNew = true
+	return session
+}
+
+// loadedState returns what was loaded for session, or nil if it was not
+// loaded by this store under its current ID.
+func (s *MongoStore) loadedState(session *sessions.Session) *loaded {
+	l, ok := session.Store().(*loaded)
+	if !ok || l.MongoStore != s || l.id != session.ID {
+		return nil
+	}
+	return l
 }
 
 // load fetches a live session document, or nil if there is none. It asks
@@ -266,7 +296,13 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: load session: %w", err)
 	}
-	if !doc.Expires.After(time.Now()) {
+
+	now := time.Now()
+	if !doc.Expires.After(now) {
+		return nil, nil
+	}
+	if s.cfg.absoluteTimeout > 0 &&
+		!doc.Created.Add(s.cfg.absoluteTimeout).After(now) {
 		return nil, nil
 	}
 	return &doc, nil
@@ -279,7 +315,13 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 // document expires MaxAge seconds from now and so does the cookie. With
 // MaxAge == 0 the cookie lasts as long as the browser keeps it, while the
 // document expires after the browser session lifetime (see
-// WithBrowserSessionLifetime).
+// WithBrowserSessionLifetime). An absolute timeout (see
+// WithAbsoluteTimeout) caps both.
+//
+// A session whose values are unchanged since it was loaded has only its
+// expiry moved, and not even that while the move would be shorter than the
+// touch interval (see WithTouchInterval): then nothing is written and no
+// cookie is sent, as the browser's cookie still matches the document.
 //
 // A new session without values is not written and gets no cookie, unless
 // WithSaveEmpty is given. A new session is written under a fresh random ID;
@@ -310,20 +352,36 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	lifetime := s.cfg.browserSessionLifetime
-	if opts.MaxAge > 0 {
-		lifetime = time.Duration(opts.MaxAge) * time.Second
-	}
-	expires := now.Add(lifetime)
 
-	id := session.ID
-	if id == "" {
-		id = newID()
+	// BSON keeps milliseconds; so does everything compared with it.
+	now := time.Now().Truncate(time.Millisecond)
+	from := s.loadedState(session)
+	created := now
+	if from != nil {
+		created = from.created
+	}
+	expires := s.expiresAt(now, created, opts)
+
+	switch {
+	case session.ID == "":
+		id := newID()
 		err = s.insert(r.Context(), document{ID: id, Data: data,
 			Expires: expires, Modified: now, Created: now})
-	} else {
-		err = s.update(r.Context(), id, data, expires, now)
+		if err == nil {
+			session.ID = id
+		}
+	case from == nil || !bytes.Equal(data, from.data):
+		err = s.update(r.Context(), session.ID, bson.D{
+			{Key: "data", Value: data},
+			{Key: "expires", Value: expires},
+			{Key: "modified", Value: now},
+		})
+	case s.touchDue(from.expires, expires, now):
+		err = s.update(r.Context(), session.ID, bson.D{
+			{Key: "expires", Value: expires},
+		})
+	default:
+		return nil
 	}
 	if errors.Is(err, ErrSessionGone) {
 		session.ID = ""
@@ -333,15 +391,51 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	if err != nil {
 		return err
 	}
-	session.ID = id
+	if from != nil {
+		from.data, from.expires = data, expires
+	}
+	return s.setCookie(w, name, session.ID, opts, expires, now)
+}
 
+// expiresAt is when a session saved now ends.
+func (s *MongoStore) expiresAt(now, created time.Time,
+	opts *sessions.Options) time.Time {
+	lifetime := s.cfg.browserSessionLifetime
+	if opts.MaxAge > 0 {
+		lifetime = time.Duration(opts.MaxAge) * time.Second
+	}
+	expires := now.Add(lifetime)
+	if s.cfg.absoluteTimeout > 0 {
+		if end := created.Add(s.cfg.absoluteTimeout); end.Before(expires) {
+			expires = end
+		}
+	}
+	return expires
+}
+
+// touchDue tells whether an unchanged session's expiry must be written:
+// when it would move by the touch interval or more, by half the session's
+// remaining lifetime or more (so a short session cannot lapse while in
+// use), or backwards.
+func (s *MongoStore) touchDue(stored, expires, now time.Time) bool {
+	move := expires.Sub(stored)
+	return move < 0 || move >= min(s.cfg.touchInterval, expires.Sub(now)/2)
+}
+
+func (s *MongoStore) setCookie(w http.ResponseWriter, name, id string,
+	opts *sessions.Options, expires, now time.Time) error {
 	encoded, err := securecookie.EncodeMulti(name, id, s.Codecs...)
 	if err != nil {
 		return fmt.Errorf("mongostore: encode cookie %q: %w", name, err)
 	}
-	cookie := sessions.NewCookie(name, encoded, opts)
+	cookieOpts := *opts
 	if opts.MaxAge > 0 {
-		// The same instant as the document's, not a second clock read.
+		// The absolute timeout may end the session sooner than MaxAge.
+		left := expires.Sub(now) + time.Second - 1
+		cookieOpts.MaxAge = max(1, int(left/time.Second))
+	}
+	cookie := sessions.NewCookie(name, encoded, &cookieOpts)
+	if opts.MaxAge > 0 {
 		cookie.Expires = expires
 	}
 	http.SetCookie(w, cookie)
@@ -371,18 +465,14 @@ func (s *MongoStore) insert(ctx context.Context, doc document) error {
 	return nil
 }
 
-// update rewrites a session that must still exist; without an upsert, a
-// document deleted meanwhile stays deleted.
-func (s *MongoStore) update(ctx context.Context, id string, data []byte,
-	expires, now time.Time) error {
+// update sets fields of a session that must still exist; without an
+// upsert, a document deleted meanwhile stays deleted.
+func (s *MongoStore) update(ctx context.Context, id string,
+	fields bson.D) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "data", Value: data},
-			{Key: "expires", Value: expires},
-			{Key: "modified", Value: now},
-		}}})
+		bson.D{{Key: "$set", Value: fields}})
 	if err != nil {
 		return fmt.Errorf("mongostore: update session: %w", err)
 	}

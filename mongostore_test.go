@@ -31,7 +31,8 @@ var (
 	testDB       *mongo.Database
 	testURI      string
 	noServerWhy  string
-	testCommands = &commandLog{byColl: map[string][]string{}}
+	testCommands = &commandLog{byColl: map[string][]string{},
+		bodies: map[string][]bson.Raw{}}
 )
 
 var (
@@ -129,6 +130,7 @@ func pingFor(client *mongo.Client, d time.Duration) error {
 type commandLog struct {
 	mu     sync.Mutex
 	byColl map[string][]string
+	bodies map[string][]bson.Raw
 }
 
 func (l *commandLog) monitor() *event.CommandMonitor {
@@ -138,8 +140,10 @@ func (l *commandLog) monitor() *event.CommandMonitor {
 			if !ok {
 				return
 			}
+			body := append(bson.Raw(nil), e.Command...)
 			l.mu.Lock()
 			l.byColl[coll] = append(l.byColl[coll], e.CommandName)
+			l.bodies[coll] = append(l.bodies[coll], body)
 			l.mu.Unlock()
 		},
 	}
@@ -148,7 +152,21 @@ func (l *commandLog) monitor() *event.CommandMonitor {
 func (l *commandLog) reset(coll string) {
 	l.mu.Lock()
 	delete(l.byColl, coll)
+	delete(l.bodies, coll)
 	l.mu.Unlock()
+}
+
+// named returns the bodies of the commands of one name sent on coll.
+func (l *commandLog) named(coll, name string) []bson.Raw {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []bson.Raw
+	for i, n := range l.byColl[coll] {
+		if n == name {
+			out = append(out, l.bodies[coll][i])
+		}
+	}
+	return out
 }
 
 func (l *commandLog) sent(coll string) []string {

@@ -31,6 +31,8 @@ type config struct {
 	serializer             Serializer
 	logger                 *slog.Logger
 	saveEmpty              bool
+	touchInterval          time.Duration
+	absoluteTimeout        time.Duration
 }
 
 func defaultConfig() config {
@@ -148,6 +150,36 @@ func WithLogger(l *slog.Logger) Option {
 func WithSaveEmpty(save bool) Option {
 	return func(c *config) error {
 		c.saveEmpty = save
+		return nil
+	}
+}
+
+// WithTouchInterval lets Save skip writing a session whose values are
+// unchanged since it was loaded, as long as its expiry would move by less
+// than d (and by less than half its remaining lifetime). Once due, only
+// the expiry is written, never the data. Apps that call Save on every
+// request to keep sessions alive then write about once per d per user.
+// The default, 0, moves the expiry on every Save.
+func WithTouchInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return invalid("touch interval %v is negative", d)
+		}
+		c.touchInterval = d
+		return nil
+	}
+}
+
+// WithAbsoluteTimeout ends every session d after its first Save, however
+// active it is: the document and cookie never expire later than that, and
+// a session past it loads as a new one, like an expired one. It goes with
+// the idle timeout that MaxAge gives. The default, 0, sets no limit.
+func WithAbsoluteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d != 0 && d < time.Second {
+			return invalid("absolute timeout %v is under a second", d)
+		}
+		c.absoluteTimeout = d
 		return nil
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // A Serializer turns a session's Values into the bytes stored in the
@@ -24,12 +27,27 @@ type Serializer interface {
 // be registered with gob.Register before the first Save, as with
 // sessions.CookieStore. Saving an unregistered type fails with ErrEncode and
 // writes nothing.
+//
+// The values are written as a list sorted by key, so that the same values
+// encode to the same bytes and Save can see that nothing changed. Maps
+// inside values are still encoded in Go's random map order; a session
+// holding one may be written when it need not be, never the other way.
 type GobSerializer struct{}
+
+type gobEntry struct{ Key, Value any }
 
 // Serialize encodes values with gob.
 func (GobSerializer) Serialize(values map[any]any) ([]byte, error) {
+	entries := make([]gobEntry, 0, len(values))
+	for k, v := range values {
+		entries = append(entries, gobEntry{k, v})
+	}
+	slices.SortFunc(entries, func(a, b gobEntry) int {
+		return compareKeys(a.Key, b.Key)
+	})
+
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(entries); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -37,7 +55,31 @@ func (GobSerializer) Serialize(values map[any]any) ([]byte, error) {
 
 // Deserialize decodes gob data into values.
 func (GobSerializer) Deserialize(data []byte, values map[any]any) error {
-	return gob.NewDecoder(bytes.NewReader(data)).Decode(&values)
+	var entries []gobEntry
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(
+		&entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		// Only a forged document holds such a key; a map would panic.
+		if e.Key != nil && !reflect.ValueOf(e.Key).Comparable() {
+			return fmt.Errorf("key of type %T is not comparable", e.Key)
+		}
+		values[e.Key] = e.Value
+	}
+	return nil
+}
+
+// compareKeys orders session keys, which are nearly always strings, by
+// their text, and keys of other types by their type and printed value.
+func compareKeys(a, b any) int {
+	as, aok := a.(string)
+	bs, bok := b.(string)
+	if aok && bok {
+		return strings.Compare(as, bs)
+	}
+	return strings.Compare(fmt.Sprintf("%T %v", a, a),
+		fmt.Sprintf("%T %v", b, b))
 }
 
 // JSONSerializer stores values as JSON, which other languages and mongosh
