@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -153,5 +154,72 @@ func TestUndecodableStoredDataIsAnError(t *testing.T) {
 	}
 	if findDoc(t, coll, id) == nil {
 		t.Error("the undecodable document was removed")
+	}
+}
+
+// TestCachedGobDecodersAgreeWithFreshOnes decodes sessions of several
+// shapes, many times and at once, and checks each against a decoder that
+// starts from nothing, also after corrupt data of the same shape.
+func TestCachedGobDecodersAgreeWithFreshOnes(t *testing.T) {
+	shapes := []map[any]any{
+		{"user": "ada", "n": 1},
+		{"user": "bob", "n": 2, "_flash": []any{"hi", "there"}},
+		{"profile": testProfile{Name: "eve", Roles: []string{"a", "b"}}},
+		{7: int64(-3), "f": 2.5, "ok": true, "nil": nil},
+		{},
+	}
+	fresh := func(data []byte) (map[any]any, error) {
+		var flat []any
+		err := gob.NewDecoder(bytes.NewReader(data)).Decode(&flat)
+		m := map[any]any{}
+		for i := 0; err == nil && i+1 < len(flat); i += 2 {
+			m[flat[i]] = flat[i+1]
+		}
+		return m, err
+	}
+
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				values := shapes[(i+w)%len(shapes)]
+				data, err := GobSerializer{}.Serialize(values)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%7 == 0 {
+					bad := append([]byte(nil), data...)
+					bad[len(bad)-1] ^= 0xff
+					_ = GobSerializer{}.Deserialize(bad, map[any]any{})
+				}
+				got := map[any]any{}
+				if err := (GobSerializer{}).Deserialize(data,
+					got); err != nil {
+					t.Error(err)
+					return
+				}
+				want, _ := fresh(data)
+				if !reflect.DeepEqual(got, want) ||
+					!reflect.DeepEqual(got, values) {
+					t.Errorf("cached %v, fresh %v, saved %v", got, want,
+						values)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestTruncatedGobDataIsAnError(t *testing.T) {
+	data, _ := GobSerializer{}.Serialize(map[any]any{"user": "ada"})
+	for n := range len(data) {
+		err := GobSerializer{}.Deserialize(data[:n], map[any]any{})
+		if err == nil {
+			t.Errorf("%d of %d bytes decoded without error", n, len(data))
+		}
 	}
 }

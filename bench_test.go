@@ -1,0 +1,236 @@
+package mongostore
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// The benchmarks put each store operation beside its floor: the driver
+// alone sending the same round trips, in the same run, so that the ratio
+// holds on a noisy machine. make bench runs them against the dev server.
+
+// headerWriter is a ResponseWriter that keeps headers and drops the body,
+// cleared between iterations so that it costs the store nothing.
+type headerWriter http.Header
+
+func (w headerWriter) Header() http.Header         { return http.Header(w) }
+func (w headerWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w headerWriter) WriteHeader(int)             {}
+
+func benchStore(b *testing.B, opts ...Option) (*MongoStore,
+	*mongo.Collection) {
+	b.Helper()
+	if testDB == nil {
+		b.Skip("no server: " + noServerWhy)
+	}
+	coll := testDB.Collection("bench")
+	_ = coll.Drop(context.Background())
+	b.Cleanup(func() { _ = coll.Drop(context.Background()) })
+	s, err := New(context.Background(), coll, testKeys, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s, coll
+}
+
+// benchValues is a typical logged-in session.
+func benchValues() map[any]any {
+	return map[any]any{"user": "ada@example.com", "uid": 81234,
+		"roles": "admin,editor", "csrf": "6n3vM0b8kXy2Qe9wZr1tLq"}
+}
+
+func benchCookie(b *testing.B, s *MongoStore) *http.Cookie {
+	b.Helper()
+	session, _ := s.New(request(), "sid")
+	for k, v := range benchValues() {
+		session.Values[k] = v
+	}
+	w := headerWriter{}
+	if err := s.Save(request(), w, session); err != nil {
+		b.Fatal(err)
+	}
+	c, err := http.ParseSetCookie(w.Header().Get("Set-Cookie"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// BenchmarkChangedSession is a request that changes the session: Get and
+// Save, against one find by _id and one update of the same document.
+func BenchmarkChangedSession(b *testing.B) {
+	s, coll := benchStore(b)
+	c := benchCookie(b, s)
+	r := request(c)
+	ctx := context.Background()
+
+	b.Run("store", func(b *testing.B) {
+		w := headerWriter{}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			clear(w)
+			session, err := s.New(r, "sid")
+			if err != nil {
+				b.Fatal(err)
+			}
+			session.Values["n"] = i
+			if err := s.Save(r, w, session); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("floor", func(b *testing.B) {
+		id := idOfBench(b, s, c)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			var doc document
+			if err := coll.FindOne(ctx, byID(id)).Decode(&doc); err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			_, err := coll.UpdateOne(ctx, byID(id), bson.D{{Key: "$set",
+				Value: bson.D{
+					{Key: "data", Value: doc.Data},
+					{Key: "expires", Value: now.Add(time.Hour)},
+					{Key: "modified", Value: now},
+				}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkUnchangedSession is a request that reads the session and saves
+// it unchanged inside the touch interval: Get and Save, against one find.
+func BenchmarkUnchangedSession(b *testing.B) {
+	s, coll := benchStore(b, WithTouchInterval(time.Hour))
+	c := benchCookie(b, s)
+	r := request(c)
+	ctx := context.Background()
+
+	unchanged := func(s *MongoStore, r *http.Request) func(*testing.B) {
+		return func(b *testing.B) {
+			w := headerWriter{}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w)
+				session, err := s.New(r, "sid")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Save(r, w, session); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Run("store", unchanged(s, r))
+
+	// The same with JSON values, which decode several times faster than
+	// gob's self-describing stream.
+	js, err := New(ctx, testDB.Collection("bench_json"), testKeys,
+		WithTouchInterval(time.Hour), WithSerializer(JSONSerializer{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = js.Close()
+		_ = testDB.Collection("bench_json").Drop(context.Background())
+	})
+	b.Run("store-json", unchanged(js, request(benchCookie(b, js))))
+
+	b.Run("floor", func(b *testing.B) {
+		id := idOfBench(b, s, c)
+		b.ReportAllocs()
+		for b.Loop() {
+			var doc document
+			if err := coll.FindOne(ctx, byID(id)).Decode(&doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkNewSession is a first visit that stores something: Save of a
+// new session, against one insert.
+func BenchmarkNewSession(b *testing.B) {
+	s, coll := benchStore(b)
+	r := request()
+	ctx := context.Background()
+
+	b.Run("store", func(b *testing.B) {
+		w := headerWriter{}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w)
+			session := s.newSession(s, "sid")
+			session.Values["user"] = "ada@example.com"
+			if err := s.Save(r, w, session); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("floor", func(b *testing.B) {
+		data, _ := GobSerializer{}.Serialize(map[any]any{
+			"user": "ada@example.com"})
+		b.ReportAllocs()
+		for b.Loop() {
+			now := time.Now()
+			_, err := coll.InsertOne(ctx, document{ID: newID(), Data: data,
+				Expires: now.Add(time.Hour), Modified: now, Created: now})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCookieStore is the same changed-session request with
+// sessions.CookieStore: the cost of a request with no database at all.
+func BenchmarkCookieStore(b *testing.B) {
+	cs := sessions.NewCookieStore(testKeys...)
+	session, _ := cs.New(request(), "sid")
+	for k, v := range benchValues() {
+		session.Values[k] = v
+	}
+	w := headerWriter{}
+	if err := cs.Save(request(), w, session); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := http.ParseSetCookie(w.Header().Get("Set-Cookie"))
+	r := request(c)
+
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		clear(w)
+		session, err := cs.New(r, "sid")
+		if err != nil {
+			b.Fatal(err)
+		}
+		session.Values["n"] = i
+		if err := cs.Save(r, w, session); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func idOfBench(b *testing.B, s *MongoStore, c *http.Cookie) string {
+	b.Helper()
+	session, err := s.New(request(c), "sid")
+	if err != nil || session.IsNew {
+		b.Fatalf("cookie does not load (err %v)", err)
+	}
+	return session.ID
+}
