@@ -296,13 +296,16 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 
-	var doc document
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: load session: %w", err)
+	}
+	doc, err := decodeDocument(raw)
+	if err != nil {
+		return nil, err
 	}
 
 	now := time.Now()
@@ -312,6 +315,26 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 	if s.cfg.absoluteTimeout > 0 &&
 		!doc.Created.Add(s.cfg.absoluteTimeout).After(now) {
 		return nil, nil
+	}
+	return doc, nil
+}
+
+// decodeDocument reads a stored session, which something other than this
+// store may have written or damaged.
+func decodeDocument(raw bson.Raw) (*document, error) {
+	var doc document
+	if err := bson.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	for _, field := range []string{"data", "expires"} {
+		if raw.Lookup(field).IsZero() {
+			return nil, fmt.Errorf("%w: the document has no %s field",
+				ErrDecode, field)
+		}
+	}
+	if t := raw.Lookup("data").Type; t != bson.TypeBinary {
+		return nil, fmt.Errorf("%w: the data field is of BSON type %v, "+
+			"not binary", ErrDecode, t)
 	}
 	return &doc, nil
 }

@@ -14,7 +14,7 @@ import (
 // offlineCollection is a collection of a client that never connects:
 // mongo.Connect dials lazily, and a store whose New fails or whose expiry
 // is disabled sends nothing.
-func offlineCollection(t *testing.T) *mongo.Collection {
+func offlineCollection(t testing.TB) *mongo.Collection {
 	t.Helper()
 	client, err := mongo.Connect(options.Client().
 		ApplyURI("mongodb://127.0.0.1:1").
