@@ -48,6 +48,12 @@ var (
 	// longer exists, because it expired or was deleted by another request.
 	// The store does not bring it back: the cookie is cleared instead.
 	ErrSessionGone = errors.New("mongostore: session no longer exists")
+
+	// ErrConflict is wrapped by Save, with WithOptimisticConcurrency, when
+	// another request changed the session since it was loaded. Nothing is
+	// written; load the session again and redo the change.
+	ErrConflict = errors.New("mongostore: session changed by another " +
+		"request")
 )
 
 // MongoStore is a sessions.Store that keeps each session in a document of a
@@ -251,7 +257,8 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
 	session = s.newSession(&loaded{MongoStore: s, id: id, data: doc.Data,
-		expires: doc.Expires, created: doc.Created}, name)
+		expires: doc.Expires, created: doc.Created,
+		modified: doc.Modified}, name)
 	session.ID = id
 	session.Values = values
 	session.IsNew = false
@@ -263,10 +270,11 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 // and it lives exactly as long as the session that holds it.
 type loaded struct {
 	*MongoStore
-	id      string
-	data    []byte
-	expires time.Time
-	created time.Time
+	id       string
+	data     []byte
+	expires  time.Time
+	created  time.Time
+	modified time.Time
 }
 
 func (s *MongoStore) newSession(store sessions.Store,
@@ -387,9 +395,14 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	// BSON keeps milliseconds; so does everything compared with it.
 	now := time.Now().Truncate(time.Millisecond)
 	from := s.loadedState(session)
-	created := now
+	created, modified := now, now
 	if from != nil {
 		created = from.created
+		// Each write's modified differs from the last one's, even in
+		// the same millisecond, so that it can tell versions apart.
+		if !now.After(from.modified) {
+			modified = from.modified.Add(time.Millisecond)
+		}
 	}
 	expires := s.expiresAt(now, created, opts)
 
@@ -402,13 +415,13 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 			session.ID = id
 		}
 	case from == nil || !bytes.Equal(data, from.data):
-		err = s.update(r.Context(), session.ID, bson.D{
+		err = s.update(r.Context(), session.ID, from, bson.D{
 			{Key: "data", Value: data},
 			{Key: "expires", Value: expires},
-			{Key: "modified", Value: now},
+			{Key: "modified", Value: modified},
 		})
 	case s.touchDue(from.expires, expires, now):
-		err = s.update(r.Context(), session.ID, bson.D{
+		err = s.update(r.Context(), session.ID, from, bson.D{
 			{Key: "expires", Value: expires},
 		})
 	default:
@@ -423,9 +436,30 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 		return err
 	}
 	if from != nil {
+		if !bytes.Equal(data, from.data) {
+			from.modified = modified
+		}
 		from.data, from.expires = data, expires
 	}
 	return s.setCookie(w, name, session.ID, opts, expires, now)
+}
+
+// RenewID moves the session to a fresh ID: it deletes the document under
+// the old ID, saves the session under a new one and sets the new cookie.
+// Call it on login and on every other change of privilege, so that an ID
+// that someone planted or saw before is worth nothing afterwards (session
+// fixation). The session's values are kept, and its absolute timeout, if
+// any, starts again.
+//
+// If the delete fails, nothing has changed. If the save fails after it,
+// the session is left without an ID and a later Save starts it afresh.
+func (s *MongoStore) RenewID(r *http.Request, w http.ResponseWriter,
+	session *sessions.Session) error {
+	if err := s.delete(r.Context(), session.ID); err != nil {
+		return err
+	}
+	session.ID = ""
+	return s.Save(r, w, session)
 }
 
 // expiresAt is when a session saved now ends.
@@ -497,20 +531,39 @@ func (s *MongoStore) insert(ctx context.Context, doc document) error {
 }
 
 // update sets fields of a session that must still exist; without an
-// upsert, a document deleted meanwhile stays deleted.
-func (s *MongoStore) update(ctx context.Context, id string,
+// upsert, a document deleted meanwhile stays deleted. With optimistic
+// concurrency it also requires the version that was loaded.
+func (s *MongoStore) update(ctx context.Context, id string, from *loaded,
 	fields bson.D) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+	filter := bson.D{{Key: "_id", Value: id}}
+	checked := s.cfg.optimistic && from != nil
+	if checked {
+		filter = append(filter, bson.E{Key: "modified", Value: from.modified})
+	}
+
+	res, err := s.coll.UpdateOne(ctx, filter,
 		bson.D{{Key: "$set", Value: fields}})
 	if err != nil {
 		return fmt.Errorf("mongostore: update session: %w", err)
 	}
-	if res.MatchedCount == 0 {
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	if !checked {
 		return ErrSessionGone
 	}
-	return nil
+
+	// The version did not match: changed, or deleted meanwhile.
+	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
+	switch {
+	case err != nil:
+		return fmt.Errorf("mongostore: update session: %w", err)
+	case n == 0:
+		return ErrSessionGone
+	}
+	return ErrConflict
 }
 
 func (s *MongoStore) delete(ctx context.Context, id string) error {

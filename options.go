@@ -33,6 +33,7 @@ type config struct {
 	saveEmpty              bool
 	touchInterval          time.Duration
 	absoluteTimeout        time.Duration
+	optimistic             bool
 }
 
 func defaultConfig() config {
@@ -180,6 +181,17 @@ func WithAbsoluteTimeout(d time.Duration) Option {
 			return invalid("absolute timeout %v is under a second", d)
 		}
 		c.absoluteTimeout = d
+		return nil
+	}
+}
+
+// WithOptimisticConcurrency makes Save fail with ErrConflict, writing
+// nothing, when another request changed the session since it was loaded,
+// so that the app can load it again and redo its change. By default the
+// last Save wins, as with every other gorilla store.
+func WithOptimisticConcurrency(on bool) Option {
+	return func(c *config) error {
+		c.optimistic = on
 		return nil
 	}
 }
