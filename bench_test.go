@@ -174,7 +174,7 @@ func BenchmarkNewSession(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			clear(w)
-			session := s.newSession(s, "sid")
+			session := s.newSession("sid")
 			session.Values["user"] = "ada@example.com"
 			if err := s.Save(r, w, session); err != nil {
 				b.Fatal(err)

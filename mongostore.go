@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -23,8 +27,13 @@ import (
 // Errors that callers can tell apart with errors.Is. Every error the store
 // returns starts with "mongostore: " and wraps its cause.
 var (
-	// ErrInvalidOption is wrapped by New's errors for bad arguments.
+	// ErrInvalidOption is wrapped by New's errors for bad arguments, and
+	// by Save's for a session MaxAge of over a hundred years.
 	ErrInvalidOption = errors.New("mongostore: invalid option")
+
+	// ErrInvalidName is wrapped by Get, New and Save for a session name
+	// that cannot be a cookie name. Get and New still return a session.
+	ErrInvalidName = errors.New("mongostore: invalid session name")
 
 	// ErrInvalidCookie is wrapped by Get and New when the request carries
 	// a session cookie that does not decode: tampered, signed with an
@@ -71,6 +80,7 @@ type MongoStore struct {
 	expiry  Expiry
 	sweeper *sweeper
 	close   sync.Once
+	loads   sync.Map // weak.Pointer[sessions.Session] to *loaded
 }
 
 var _ sessions.Store = (*MongoStore)(nil)
@@ -103,8 +113,12 @@ type document struct {
 // disconnects the client, which stays the caller's.
 func New(ctx context.Context, coll *mongo.Collection, keyPairs [][]byte,
 	opts ...Option) (*MongoStore, error) {
-	if coll == nil {
-		return nil, invalid("collection is nil")
+	if ctx == nil {
+		return nil, invalid("context is nil")
+	}
+	if coll == nil || coll.Database() == nil {
+		return nil, invalid("collection is nil or was not made by a " +
+			"client's Database")
 	}
 	if err := checkKeyPairs(keyPairs); err != nil {
 		return nil, err
@@ -121,13 +135,10 @@ func New(ctx context.Context, coll *mongo.Collection, keyPairs [][]byte,
 
 	s := &MongoStore{
 		Codecs: securecookie.CodecsFromPairs(keyPairs...),
-		Options: &sessions.Options{
-			Path:     "/",
-			MaxAge:   86400 * 30,
-			HttpOnly: true,
-			Secure:   true,
-			SameSite: http.SameSiteLaxMode,
-		},
+		Options: func() *sessions.Options {
+			o := defaultOptions()
+			return &o
+		}(),
 		// A session read from a secondary may be stale: a logout or a
 		// login just written to the primary would not be seen.
 		coll: coll.Clone(options.Collection().
@@ -202,6 +213,10 @@ func (s *MongoStore) Close() error {
 // codecs reject a cookie. A session can be deleted by setting its own
 // Options.MaxAge to -1 and saving it.
 func (s *MongoStore) MaxAge(age int) {
+	if s.Options == nil {
+		defaults := defaultOptions()
+		s.Options = &defaults
+	}
 	s.Options.MaxAge = age
 	for _, c := range s.Codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
@@ -214,6 +229,10 @@ func (s *MongoStore) MaxAge(age int) {
 // request through the sessions registry. See New for what it returns.
 func (s *MongoStore) Get(r *http.Request, name string) (*sessions.Session,
 	error) {
+	// The registry would return a nil session for a bad name.
+	if err := checkName(name); err != nil {
+		return s.newSession(name), err
+	}
 	return sessions.GetRegistry(r).Get(s, name)
 }
 
@@ -231,7 +250,10 @@ func (s *MongoStore) Get(r *http.Request, name string) (*sessions.Session,
 //   - otherwise the stored session, with IsNew false.
 func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	error) {
-	session := s.newSession(s, name)
+	session := s.newSession(name)
+	if err := checkName(name); err != nil {
+		return session, err
+	}
 
 	c, err := r.Cookie(name)
 	if err != nil {
@@ -256,20 +278,17 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	if err := s.cfg.serializer.Deserialize(doc.Data, values); err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
-	session = s.newSession(&loaded{MongoStore: s, id: id, data: doc.Data,
-		expires: doc.Expires, created: doc.Created,
-		modified: doc.Modified}, name)
 	session.ID = id
 	session.Values = values
 	session.IsNew = false
+	s.remember(session, &loaded{id: id, data: doc.Data,
+		expires: doc.Expires, created: doc.Created, modified: doc.Modified})
 	return session, nil
 }
 
-// loaded is the Store of a session that New read from the database. It
-// remembers what was read, so that Save can tell whether anything changed,
-// and it lives exactly as long as the session that holds it.
+// loaded is what New read for a session, kept so that Save can tell
+// whether anything changed.
 type loaded struct {
-	*MongoStore
 	id       string
 	data     []byte
 	expires  time.Time
@@ -277,23 +296,68 @@ type loaded struct {
 	modified time.Time
 }
 
-func (s *MongoStore) newSession(store sessions.Store,
-	name string) *sessions.Session {
-	session := sessions.NewSession(store, name)
-	opts := *s.Options
-	session.Options = &opts
-	session.IsNew = true
-	return session
+// remember keeps what was loaded for session for as long as the session
+// lives, and no longer: the key is a weak pointer, and the entry goes when
+// the session is collected. The session itself has no room for it, as
+// Values belongs to the app and the registry overwrites the session's
+// store.
+func (s *MongoStore) remember(session *sessions.Session, l *loaded) {
+	key := weak.Make(session)
+	s.loads.Store(key, l)
+	runtime.AddCleanup(session, func(key weak.Pointer[sessions.Session]) {
+		s.loads.Delete(key)
+	}, key)
 }
 
 // loadedState returns what was loaded for session, or nil if it was not
 // loaded by this store under its current ID.
 func (s *MongoStore) loadedState(session *sessions.Session) *loaded {
-	l, ok := session.Store().(*loaded)
-	if !ok || l.MongoStore != s || l.id != session.ID {
+	v, ok := s.loads.Load(weak.Make(session))
+	if !ok {
+		return nil
+	}
+	l := v.(*loaded)
+	if l.id != session.ID {
 		return nil
 	}
 	return l
+}
+
+func (s *MongoStore) newSession(name string) *sessions.Session {
+	session := sessions.NewSession(s, name)
+	opts := defaultOptions()
+	if s.Options != nil {
+		opts = *s.Options
+	}
+	session.Options = &opts
+	session.IsNew = true
+	return session
+}
+
+func defaultOptions() sessions.Options {
+	return sessions.Options{
+		Path:     "/",
+		MaxAge:   86400 * 30,
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// checkName refuses session names that cannot be cookie names, before
+// anything is written under them.
+func checkName(name string) error {
+	if name == "" || strings.IndexFunc(name, notTokenRune) >= 0 {
+		return fmt.Errorf("%w: %q is not a valid cookie name",
+			ErrInvalidName, name)
+	}
+	return nil
+}
+
+// notTokenRune tells which runes cannot be in a cookie name (RFC 9110
+// token characters).
+func notTokenRune(r rune) bool {
+	return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
 }
 
 // load fetches a live session document, or nil if there is none. It asks
@@ -369,18 +433,30 @@ func decodeDocument(raw bson.Raw) (*document, error) {
 // cookie. Encoding errors wrap ErrEncode or ErrTooLarge and write nothing.
 func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	session *sessions.Session) error {
+	name := session.Name()
+	if err := checkName(name); err != nil {
+		return err
+	}
 	opts := session.Options
 	if opts == nil {
 		opts = s.Options
 	}
-	name := session.Name()
+	if opts == nil {
+		defaults := defaultOptions()
+		opts = &defaults
+	}
+	if opts.MaxAge > maxAge {
+		return fmt.Errorf("%w: MaxAge of session %q is %d seconds, more "+
+			"than the %d of a hundred years", ErrInvalidOption, name,
+			opts.MaxAge, maxAge)
+	}
 
 	if opts.MaxAge < 0 {
 		if err := s.delete(r.Context(), session.ID); err != nil {
 			return err
 		}
 		session.ID = ""
-		http.SetCookie(w, sessions.NewCookie(name, "", opts))
+		setCookie(w, sessions.NewCookie(name, "", opts))
 		return nil
 	}
 	if session.ID == "" && len(session.Values) == 0 && !s.cfg.saveEmpty {
@@ -429,7 +505,7 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	}
 	if errors.Is(err, ErrSessionGone) {
 		session.ID = ""
-		http.SetCookie(w, sessions.NewCookie(name, "", expired(opts)))
+		setCookie(w, sessions.NewCookie(name, "", expired(opts)))
 		return err
 	}
 	if err != nil {
@@ -503,9 +579,24 @@ func (s *MongoStore) setCookie(w http.ResponseWriter, name, id string,
 	if opts.MaxAge > 0 {
 		cookie.Expires = expires
 	}
-	http.SetCookie(w, cookie)
+	setCookie(w, cookie)
 	return nil
 }
+
+// setCookie sets c in place of any cookie of the same name set earlier in
+// the response, so that saving twice in a request sends one cookie.
+func setCookie(w http.ResponseWriter, c *http.Cookie) {
+	h := w.Header()
+	prefix := c.Name + "="
+	h["Set-Cookie"] = slices.DeleteFunc(h["Set-Cookie"], func(v string) bool {
+		return strings.HasPrefix(v, prefix)
+	})
+	http.SetCookie(w, c)
+}
+
+// maxAge bounds MaxAge, in seconds, well below where a time.Duration
+// overflows.
+const maxAge = 100 * 365 * 24 * 3600
 
 func (s *MongoStore) encode(name string, values map[any]any) ([]byte,
 	error) {

@@ -219,11 +219,12 @@ func request(cookies ...*http.Cookie) *http.Request {
 	return r
 }
 
-// load is one request's Get through a fresh registry.
+// load is one request's Get, as apps call it: through the request's
+// sessions registry.
 func load(t *testing.T, s *MongoStore, name string,
 	cookies ...*http.Cookie) (*sessions.Session, error) {
 	t.Helper()
-	session, err := s.New(request(cookies...), name)
+	session, err := s.Get(request(cookies...), name)
 	if session == nil {
 		t.Fatalf("New(%q) returned a nil session (err %v)", name, err)
 	}

@@ -13,6 +13,13 @@ const (
 	DefaultSweepInterval          = time.Minute
 	DefaultMaxLength              = 1 << 20 // 1 MiB
 
+	// maxTimeout keeps deadlines where the driver can express them.
+	maxTimeout = 24 * time.Hour
+
+	// minSweepInterval keeps a typo from turning the sweeper into a busy
+	// loop.
+	minSweepInterval = 10 * time.Millisecond
+
 	// maxMaxLength leaves room below MongoDB's 16 MiB document limit for
 	// the other fields and the BSON framing.
 	maxMaxLength = 15 << 20
@@ -53,11 +60,12 @@ func invalid(format string, args ...any) error {
 
 // WithTimeout bounds every database call the store makes, on top of the
 // request's own context, so that a stalled server cannot hang a request.
-// The default is DefaultTimeout (5 seconds).
+// The default is DefaultTimeout (5 seconds); the most is 24 hours.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return invalid("timeout %v is not positive", d)
+		if d <= 0 || d > maxTimeout {
+			return invalid("timeout %v is not between 0 and %v", d,
+				maxTimeout)
 		}
 		c.timeout = d
 		return nil
@@ -79,12 +87,14 @@ func WithExpiry(e Expiry) Option {
 }
 
 // WithSweepInterval sets how often the sweeper deletes expired sessions
-// when the store sweeps. Each wait is jittered by up to a quarter of the
-// interval either way. The default is DefaultSweepInterval (1 minute).
+// when the store sweeps, at least every 10 milliseconds. Each wait is
+// jittered by up to a quarter of the interval either way. The default is
+// DefaultSweepInterval (1 minute).
 func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return invalid("sweep interval %v is not positive", d)
+		if d < minSweepInterval {
+			return invalid("sweep interval %v is under %v", d,
+				minSweepInterval)
 		}
 		c.sweepInterval = d
 		return nil
