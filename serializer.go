@@ -25,11 +25,12 @@ type Serializer interface {
 
 // GobSerializer stores values with encoding/gob. It is the default.
 //
-// Values of any type round-trip exactly, flashes and ints included, as long
-// as gob knows the type: a struct or other named type kept in a session must
-// be registered with gob.Register before the first Save, as with
-// sessions.CookieStore. Saving an unregistered type fails with ErrEncode and
-// writes nothing.
+// Values come back with their Go types, flashes, ints and structs
+// included, as far as gob keeps them (it stores what a pointer points to,
+// and a value read back is no longer a pointer). A struct or other named
+// type kept in a session must be registered with gob.Register before the
+// first Save, as with sessions.CookieStore; saving an unregistered type
+// fails with ErrEncode and writes nothing.
 //
 // The values are written as a list sorted by key, so that the same values
 // encode to the same bytes and Save can see that nothing changed. Maps

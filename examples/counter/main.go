@@ -105,9 +105,11 @@ func newApp(store *mongostore.MongoStore) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		session, err := store.Get(r, "counter")
-		// A cookie that no longer decodes (say, after a key change) just
-		// starts a new session; anything else is the database failing.
-		if err != nil && !errors.Is(err, mongostore.ErrInvalidCookie) {
+		// A cookie or a stored session that no longer decodes (say, after
+		// a key change) leaves a new session to carry on with; any other
+		// error is the database failing.
+		if err != nil && !errors.Is(err, mongostore.ErrInvalidCookie) &&
+			!errors.Is(err, mongostore.ErrDecode) {
 			http.Error(w, "session store unavailable",
 				http.StatusServiceUnavailable)
 			return
@@ -116,7 +118,10 @@ func newApp(store *mongostore.MongoStore) http.Handler {
 		views, _ := session.Values["views"].(int)
 		views++
 		session.Values["views"] = views
-		if err := session.Save(r, w); err != nil {
+		err = session.Save(r, w)
+		// Gone: the visitor logged out in another tab meanwhile. The
+		// store cleared the cookie, so the next visit starts afresh.
+		if err != nil && !errors.Is(err, mongostore.ErrSessionGone) {
 			http.Error(w, "cannot save session",
 				http.StatusServiceUnavailable)
 			return
