@@ -11,7 +11,7 @@ RACE := $(if $(filter 1,$(shell go env CGO_ENABLED)),-race)
 # 27018, not 27017, so tests never write into a running demo's server.
 TEST_LISTEN := 127.0.0.1:27018
 
-.PHONY: demo test bench vet clean
+.PHONY: demo test bench fuzz vet clean
 
 bin/devserver: $(wildcard devserver/*.go) devserver/go.mod devserver/go.sum
 	go build -C devserver -o ../bin/devserver .
@@ -26,11 +26,23 @@ test: bin/devserver
 	bin/devserver -listen $(TEST_LISTEN) -dir "$$tmp" -- \
 		env MONGOSTORE_REQUIRE_SERVER=1 go test $(RACE) -count=1 ./...
 
+# Store and driver floor run side by side; benchstat summarises the six
+# rounds. The README's table comes from this target.
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
 bench: bin/devserver
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	bin/devserver -listen $(TEST_LISTEN) -dir "$$tmp" -- \
 		env MONGOSTORE_REQUIRE_SERVER=1 go test -run '^$$' -bench . \
-		-benchmem -count 6 ./... | tee bench.txt
+		-benchmem -count 6 . | tee bench.txt
+	go run $(BENCHSTAT) bench.txt
+
+# Each fuzz target for a short while; go test -fuzz takes one at a time.
+FUZZTIME ?= 15s
+
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzStoredDocument$$' -fuzztime $(FUZZTIME) .
 
 vet:
 	@unformatted=$$(gofmt -l .); \
