@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Errors that callers can tell apart with errors.Is. Every error the store
@@ -139,11 +140,8 @@ func New(ctx context.Context, coll *mongo.Collection, keyPairs [][]byte,
 			o := defaultOptions()
 			return &o
 		}(),
-		// A session read from a secondary may be stale: a logout or a
-		// login just written to the primary would not be seen.
-		coll: coll.Clone(options.Collection().
-			SetReadPreference(readpref.Primary())),
-		cfg: cfg,
+		coll: coll.Clone(collectionOptions(cfg)),
+		cfg:  cfg,
 	}
 	s.MaxAge(s.Options.MaxAge)
 	for _, c := range s.Codecs {
@@ -160,11 +158,24 @@ func New(ctx context.Context, coll *mongo.Collection, keyPairs [][]byte,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.ensureOwnerIndex(ctx); err != nil {
+		return nil, err
+	}
 	s.expiry = expiry
 	if expiry == ExpirySweep {
 		s.sweeper = s.startSweeper()
 	}
 	return s, nil
+}
+
+func collectionOptions(cfg config) *options.CollectionOptionsBuilder {
+	// A session read from a secondary may be stale: a logout or a login
+	// just written to the primary would not be seen.
+	opts := options.Collection().SetReadPreference(readpref.Primary())
+	if cfg.writeConcern != nil {
+		opts.SetWriteConcern(cfg.writeConcern)
+	}
+	return opts
 }
 
 // checkKeyPairs catches what securecookie would only report at the first
@@ -274,14 +285,18 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 		return session, err
 	}
 
+	data, err := s.open(id, doc.Data)
+	if err != nil {
+		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
+	}
 	values := make(map[any]any)
-	if err := s.cfg.serializer.Deserialize(doc.Data, values); err != nil {
+	if err := s.cfg.serializer.Deserialize(data, values); err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
 	session.ID = id
 	session.Values = values
 	session.IsNew = false
-	s.remember(session, &loaded{id: id, data: doc.Data,
+	s.remember(session, &loaded{id: id, data: data,
 		expires: doc.Expires, created: doc.Created, modified: doc.Modified})
 	return session, nil
 }
@@ -392,23 +407,75 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 }
 
 // decodeDocument reads a stored session, which something other than this
-// store may have written or damaged.
+// store may have written or damaged. Its Data is the payload of the data
+// field: binary data, or the bytes of an embedded document.
 func decodeDocument(raw bson.Raw) (*document, error) {
-	var doc document
-	if err := bson.Unmarshal(raw, &doc); err != nil {
+	var stored struct {
+		ID       string        `bson:"_id"`
+		Data     bson.RawValue `bson:"data"`
+		Expires  time.Time     `bson:"expires"`
+		Modified time.Time     `bson:"modified"`
+		Created  time.Time     `bson:"created"`
+	}
+	if err := bson.Unmarshal(raw, &stored); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	for _, field := range []string{"data", "expires"} {
-		if raw.Lookup(field).IsZero() {
-			return nil, fmt.Errorf("%w: the document has no %s field",
-				ErrDecode, field)
-		}
+	if raw.Lookup("expires").IsZero() {
+		return nil, fmt.Errorf("%w: the document has no expires field",
+			ErrDecode)
 	}
-	if t := raw.Lookup("data").Type; t != bson.TypeBinary {
+
+	doc := &document{ID: stored.ID, Expires: stored.Expires,
+		Modified: stored.Modified, Created: stored.Created}
+	switch stored.Data.Type {
+	case bson.TypeBinary:
+		_, doc.Data = stored.Data.Binary()
+	case bson.TypeEmbeddedDocument:
+		doc.Data = stored.Data.Value
+	case 0:
+		return nil, fmt.Errorf("%w: the document has no data field",
+			ErrDecode)
+	default:
 		return nil, fmt.Errorf("%w: the data field is of BSON type %v, "+
-			"not binary", ErrDecode, t)
+			"not binary or a document", ErrDecode, stored.Data.Type)
 	}
-	return &doc, nil
+	return doc, nil
+}
+
+// dataValue is what the data field holds for a session's encoded values:
+// sealed, if the store encrypts; an embedded document, for serializers
+// that make one; else binary data.
+func (s *MongoStore) dataValue(id string, data []byte) (bson.RawValue,
+	error) {
+	if s.cfg.cipher != nil {
+		sealed, err := s.cfg.cipher.seal(id, data)
+		if err != nil {
+			return bson.RawValue{}, fmt.Errorf("mongostore: encrypt "+
+				"session: %w", err)
+		}
+		data = sealed
+	} else if _, ok := s.cfg.serializer.(documentMaker); ok {
+		return bson.RawValue{Type: bson.TypeEmbeddedDocument,
+			Value: data}, nil
+	}
+	return bson.RawValue{Type: bson.TypeBinary,
+		Value: bsoncore.AppendBinary(nil, bson.TypeBinaryGeneric, data)}, nil
+}
+
+// A documentMaker is a Serializer whose output is a BSON document, kept as
+// an embedded document so that people can read and query it.
+type documentMaker interface {
+	Serializer
+	makesDocument()
+}
+
+// open returns the encoded values from a stored data payload, decrypting
+// it if the store encrypts.
+func (s *MongoStore) open(id string, payload []byte) ([]byte, error) {
+	if s.cfg.cipher == nil {
+		return payload, nil
+	}
+	return s.cfg.cipher.open(id, payload)
 }
 
 // Save writes the session and sets its cookie.
@@ -482,26 +549,42 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	}
 	expires := s.expiresAt(now, created, opts)
 
+	id, changed := session.ID, from == nil || !bytes.Equal(data, from.data)
+	if id == "" {
+		id = newID()
+	}
+	var set bson.D
+	var unset []string
 	switch {
-	case session.ID == "":
-		id := newID()
-		err = s.insert(r.Context(), document{ID: id, Data: data,
-			Expires: expires, Modified: now, Created: now})
+	case changed:
+		stored, err := s.dataValue(id, data)
+		if err != nil {
+			return err
+		}
+		set = bson.D{
+			{Key: "data", Value: stored},
+			{Key: "expires", Value: expires},
+			{Key: "modified", Value: modified},
+		}
+		if owner, ok := s.owner(session.Values); ok {
+			set = append(set, bson.E{Key: "owner", Value: owner})
+		} else if s.cfg.ownerKey != "" {
+			unset = append(unset, "owner")
+		}
+	case s.touchDue(from.expires, expires, now):
+		set = bson.D{{Key: "expires", Value: expires}}
+	default:
+		return nil
+	}
+
+	if session.ID == "" {
+		err = s.insert(r.Context(), append(bson.D{{Key: "_id", Value: id},
+			{Key: "created", Value: now}}, set...))
 		if err == nil {
 			session.ID = id
 		}
-	case from == nil || !bytes.Equal(data, from.data):
-		err = s.update(r.Context(), session.ID, from, bson.D{
-			{Key: "data", Value: data},
-			{Key: "expires", Value: expires},
-			{Key: "modified", Value: modified},
-		})
-	case s.touchDue(from.expires, expires, now):
-		err = s.update(r.Context(), session.ID, from, bson.D{
-			{Key: "expires", Value: expires},
-		})
-	default:
-		return nil
+	} else {
+		err = s.update(r.Context(), id, from, set, unset...)
 	}
 	if errors.Is(err, ErrSessionGone) {
 		session.ID = ""
@@ -512,7 +595,7 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 		return err
 	}
 	if from != nil {
-		if !bytes.Equal(data, from.data) {
+		if changed {
 			from.modified = modified
 		}
 		from.data, from.expires = data, expires
@@ -612,7 +695,7 @@ func (s *MongoStore) encode(name string, values map[any]any) ([]byte,
 	return data, nil
 }
 
-func (s *MongoStore) insert(ctx context.Context, doc document) error {
+func (s *MongoStore) insert(ctx context.Context, doc bson.D) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
@@ -625,7 +708,7 @@ func (s *MongoStore) insert(ctx context.Context, doc document) error {
 // upsert, a document deleted meanwhile stays deleted. With optimistic
 // concurrency it also requires the version that was loaded.
 func (s *MongoStore) update(ctx context.Context, id string, from *loaded,
-	fields bson.D) error {
+	set bson.D, unset ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}}
@@ -633,9 +716,16 @@ func (s *MongoStore) update(ctx context.Context, id string, from *loaded,
 	if checked {
 		filter = append(filter, bson.E{Key: "modified", Value: from.modified})
 	}
+	change := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		fields := bson.D{}
+		for _, f := range unset {
+			fields = append(fields, bson.E{Key: f, Value: ""})
+		}
+		change = append(change, bson.E{Key: "$unset", Value: fields})
+	}
 
-	res, err := s.coll.UpdateOne(ctx, filter,
-		bson.D{{Key: "$set", Value: fields}})
+	res, err := s.coll.UpdateOne(ctx, filter, change)
 	if err != nil {
 		return fmt.Errorf("mongostore: update session: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // Defaults for the settings that options change.
@@ -41,6 +43,9 @@ type config struct {
 	touchInterval          time.Duration
 	absoluteTimeout        time.Duration
 	optimistic             bool
+	cipher                 *sealer
+	ownerKey               string
+	writeConcern           *writeconcern.WriteConcern
 }
 
 func defaultConfig() config {
@@ -202,6 +207,56 @@ func WithAbsoluteTimeout(d time.Duration) Option {
 func WithOptimisticConcurrency(on bool) Option {
 	return func(c *config) error {
 		c.optimistic = on
+		return nil
+	}
+}
+
+// WithEncryption encrypts each session's data at rest with AES-256-GCM,
+// under a random nonce for every write. Each key is 32 bytes. The first
+// key encrypts; every key decrypts, so that keys can be rotated: put the
+// new key first, keep the old ones until the sessions written under them
+// have expired. Only the data field is encrypted; the ID, the times and
+// the owner stay readable.
+//
+// A session that cannot be decrypted (written before encryption was
+// turned on, or under a key no longer listed) loads as a new session with
+// an error wrapping ErrDecrypt and ErrDecode, and is not overwritten.
+func WithEncryption(keys ...[]byte) Option {
+	return func(c *config) error {
+		s, err := newSealer(keys)
+		if err != nil {
+			return invalid("%v", err)
+		}
+		c.cipher = s
+		return nil
+	}
+}
+
+// WithOwner records who a session belongs to, so that all of someone's
+// sessions can be found and ended at once (see DeleteOwner), say after a
+// password change. On every write of the session's data, the value under
+// valueKey in session.Values (a string or an integer, such as a user ID)
+// is copied to the document's owner field, which gets an index; a session
+// without it has no owner.
+func WithOwner(valueKey string) Option {
+	return func(c *config) error {
+		if valueKey == "" {
+			return invalid("owner value key is empty")
+		}
+		c.ownerKey = valueKey
+		return nil
+	}
+}
+
+// WithWriteConcern sets the write concern of the store's writes. The
+// default is the collection's own. With a replica set, majority makes a
+// login survive a failover; the store always reads from the primary.
+func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
+	return func(c *config) error {
+		if wc == nil {
+			return invalid("write concern is nil")
+		}
+		c.writeConcern = wc
 		return nil
 	}
 }
