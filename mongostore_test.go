@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -55,10 +56,17 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 		noServerWhy = why
-		fmt.Printf("mongostore: integration tests skipped: %s "+
-			"(set MONGODB_URI or start Docker)\n", why)
+		fmt.Printf("mongostore: integration tests and examples skipped: "+
+			"%s (set MONGODB_URI or start Docker)\n", why)
+		// The examples run against a server and check their output;
+		// without one they are skipped like the tests.
+		if skip := flag.Lookup("test.skip"); skip.Value.String() == "" {
+			_ = skip.Value.Set("^Example")
+		}
 		return m.Run()
 	}
+	// The examples find the server the way an app would.
+	os.Setenv("MONGODB_URI", uri)
 
 	testURI = uri
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).
