@@ -50,6 +50,22 @@
 // Cosmos DB, the store falls back to a goroutine that deletes expired
 // documents every minute; see Expiry and WithExpiry. Call Close to stop it.
 //
+// # Writes
+//
+// Save compares the encoded values with those it loaded: changed values
+// are written, unchanged ones only move expires, and with
+// WithTouchInterval not even that while the move would be small. A
+// session deleted by another request (a logout) is never brought back:
+// Save returns ErrSessionGone. WithOptimisticConcurrency refuses, with
+// ErrConflict, a Save of a session changed by another request since it
+// was loaded. RenewID moves a session to a fresh ID at login.
+//
+// # More
+//
+// WithEncryption encrypts the stored values; WithOwner records whose a
+// session is, for DeleteOwner ("log out everywhere"); Count, Sessions,
+// Delete and Sweep serve administration.
+//
 // # Errors
 //
 // Errors start with "mongostore: " and wrap their cause; the exported Err
