@@ -120,7 +120,13 @@ func TestSealedDataMovedToAnotherSessionDoesNotOpen(t *testing.T) {
 	}
 }
 
-func TestBadEncryptionKeysFailConstruction(t *testing.T) {
+func TestBadEncryptionKeysAndWriteConcernFailConstruction(t *testing.T) {
+	_, err := New(context.Background(), offlineCollection(t), testKeys,
+		WithWriteConcern(writeconcern.Unacknowledged()))
+	if !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("unacknowledged writes: err %v, want ErrInvalidOption",
+			err)
+	}
 	for name, keys := range map[string][][]byte{
 		"none":      nil,
 		"16 bytes":  {bytes.Repeat([]byte{1}, 16)},

@@ -256,6 +256,11 @@ func WithWriteConcern(wc *writeconcern.WriteConcern) Option {
 		if wc == nil {
 			return invalid("write concern is nil")
 		}
+		// An unacknowledged update reports no match, which Save would
+		// take for a deleted session.
+		if !wc.Acknowledged() {
+			return invalid("write concern is unacknowledged")
+		}
 		c.writeConcern = wc
 		return nil
 	}
