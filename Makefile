@@ -43,6 +43,8 @@ FUZZTIME ?= 15s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzStoredDocument$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzDocumentSerializer$$' \
+		-fuzztime $(FUZZTIME) .
 
 vet:
 	@unformatted=$$(gofmt -l .); \

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -283,5 +284,63 @@ func TestWriteConcernOption(t *testing.T) {
 	}
 	if session, err := load(t, s, "sid", c); err != nil || session.IsNew {
 		t.Errorf("load: %v", err)
+	}
+}
+
+func TestDocumentSerializerKeepsReadableQueryableValues(t *testing.T) {
+	coll := newCollection(t)
+	s := newStore(t, coll, WithSerializer(DocumentSerializer{}))
+	at := time.Date(2026, 12, 3, 9, 30, 0, 123456789, time.UTC)
+	values := map[any]any{"user": "ada", "visits": 12, "id": int64(7),
+		"ratio": 0.5, "seen": at, "prefs": map[string]any{"theme": "dark"},
+		"_flash": []any{"saved"}}
+	c := startSession(t, s, "sid", values)
+
+	// What mongosh users would run.
+	n, err := coll.CountDocuments(context.Background(),
+		bson.D{{Key: "data.v.user", Value: "ada"}})
+	if err != nil || n != 1 {
+		t.Errorf("query on data.v.user found %d (err %v), want 1", n, err)
+	}
+
+	session, err := load(t, s, "sid", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := copyValues(session.Values)
+	if seen, ok := got["seen"].(time.Time); !ok || !seen.Equal(at) {
+		t.Errorf("seen = %#v, want %v", got["seen"], at)
+	}
+	delete(got, "seen")
+	delete(values, "seen")
+	if !reflect.DeepEqual(got, values) {
+		t.Errorf("values %#v, want %#v", got, values)
+	}
+
+	// Unchanged values encode alike, so the touch logic works too.
+	testCommands.reset(coll.Name())
+	mustSave(t, s, session)
+	if fields := setFields(t, coll); len(fields) != 1 ||
+		!slices.Equal(fields[0], []string{"expires"}) {
+		t.Errorf("unchanged save set %v, want expires alone", fields)
+	}
+}
+
+func TestDocumentSerializerWithEncryptionStoresBinary(t *testing.T) {
+	coll := newCollection(t)
+	s := newStore(t, coll, WithSerializer(DocumentSerializer{}),
+		WithEncryption(encKeyOld))
+	c := startSession(t, s, "sid", map[any]any{"user": "ada"})
+	var raw bson.Raw
+	if err := coll.FindOne(context.Background(),
+		bson.D{}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if typ := raw.Lookup("data").Type; typ != bson.TypeBinary {
+		t.Errorf("data is BSON type %v, want sealed binary", typ)
+	}
+	if session, err := load(t, s, "sid", c); err != nil ||
+		session.Values["user"] != "ada" {
+		t.Errorf("values %v, err %v", session.Values, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // signedCookie is a cookie the store would accept for id, as a client
@@ -95,5 +96,29 @@ func TestHostileCookiesNeverReachTheDatabase(t *testing.T) {
 	}
 	if sent := testCommands.sent(coll.Name()); len(sent) != 0 {
 		t.Errorf("commands sent: %v, want none", sent)
+	}
+}
+
+// TestMalformedOldBinaryIsAnErrorNotAPanic pins down a document that
+// passes BSON validation but holds an old-style (subtype 2) binary whose
+// inner length is wrong, on which the driver's Binary accessor panics.
+func TestMalformedOldBinaryIsAnErrorNotAPanic(t *testing.T) {
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	doc = bsoncore.AppendDateTimeElement(doc, "expires",
+		time.Now().Add(time.Hour).UnixMilli())
+	// data: 5 bytes of subtype 2, claiming an inner length of 100.
+	doc = append(doc, byte(bson.TypeBinary))
+	doc = append(doc, "data\x00"...)
+	doc = bsoncore.AppendInt32(doc, 5)
+	doc = append(doc, 0x02)
+	doc = bsoncore.AppendInt32(doc, 100)
+	doc = append(doc, 'x')
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	if err := bson.Raw(doc).Validate(); err != nil {
+		t.Fatalf("test setup: %v", err)
+	}
+
+	if _, err := decodeDocument(doc); !errors.Is(err, ErrDecode) {
+		t.Errorf("err = %v, want ErrDecode", err)
 	}
 }

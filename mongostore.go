@@ -429,7 +429,13 @@ func decodeDocument(raw bson.Raw) (*document, error) {
 		Modified: stored.Modified, Created: stored.Created}
 	switch stored.Data.Type {
 	case bson.TypeBinary:
-		_, doc.Data = stored.Data.Binary()
+		// Binary, unlike BinaryOK, panics on a malformed value.
+		_, data, ok := stored.Data.BinaryOK()
+		if !ok {
+			return nil, fmt.Errorf("%w: the data field is malformed",
+				ErrDecode)
+		}
+		doc.Data = data
 	case bson.TypeEmbeddedDocument:
 		doc.Data = stored.Data.Value
 	case 0:

@@ -106,6 +106,13 @@ func (s *MongoStore) ensureIndex(ctx context.Context, ttl bool) error {
 	switch {
 	case ttl && ttlUnsupported(err):
 		return err
+	case !ttl && hasCode(err, codeIndexOptsConflict):
+		// A TTL index on expires serves a sweeping store as well as a
+		// plain one, as when instances of both kinds share a collection.
+		if s.checkIndex(ctx, false) == nil {
+			return nil
+		}
+		return s.indexConflict(err)
 	case hasCode(err, codeIndexOptsConflict, codeIndexKeysConflict):
 		return s.indexConflict(err)
 	case hasCode(err, codeUnauthorized):
