@@ -396,3 +396,37 @@ func ExampleNew_fromCookieStore() {
 	// user: ada
 	// user: ada
 }
+
+// DocumentSerializer keeps values as a BSON sub-document that mongosh
+// users can read and query, with their Go types intact.
+func ExampleDocumentSerializer() {
+	ctx := context.Background()
+	coll := collection("readable")
+	store, err := mongostore.New(ctx, coll, [][]byte{authKey},
+		mongostore.WithSerializer(mongostore.DocumentSerializer{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	var b browser
+	b.visit(func(w http.ResponseWriter, r *http.Request) {
+		session, _ := store.Get(r, "session")
+		session.Values["user"] = "ada"
+		session.Values["visits"] = 3
+		_ = session.Save(r, w)
+	})
+
+	// In mongosh: db.sessions.find({"data.v.user": "ada"})
+	n, _ := coll.CountDocuments(ctx, bson.D{{Key: "data.v.user",
+		Value: "ada"}})
+	fmt.Println("found:", n)
+	fmt.Println(b.visit(func(w http.ResponseWriter, r *http.Request) {
+		session, _ := store.Get(r, "session")
+		fmt.Fprintf(w, "%T %v", session.Values["visits"],
+			session.Values["visits"])
+	}))
+	// Output:
+	// found: 1
+	// int 3
+}
