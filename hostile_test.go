@@ -122,3 +122,19 @@ func TestMalformedOldBinaryIsAnErrorNotAPanic(t *testing.T) {
 		t.Errorf("err = %v, want ErrDecode", err)
 	}
 }
+
+func TestValidIDAcceptsOnlyMintedShapes(t *testing.T) {
+	for range 100 {
+		if id := newID(); !validID(id) {
+			t.Fatalf("minted ID %q refused", id)
+		}
+	}
+	for _, id := range []string{"", "abc", strings.Repeat("a", 42),
+		strings.Repeat("a", 44), strings.Repeat("a", 42) + "=",
+		strings.Repeat("a", 42) + "+", strings.Repeat("a", 42) + "/",
+		`{"$gt":""}` + strings.Repeat("a", 33)} {
+		if validID(id) {
+			t.Errorf("validID(%q) = true", id)
+		}
+	}
+}

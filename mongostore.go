@@ -799,6 +799,12 @@ func validID(id string) bool {
 	if len(id) != idLength {
 		return false
 	}
-	_, err := base64.RawURLEncoding.DecodeString(id)
-	return err == nil
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' ||
+			'0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
