@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -43,22 +44,34 @@ func (s *MongoStore) ensureOwnerIndex(ctx context.Context) error {
 	return nil
 }
 
-// owner returns the owner recorded for a session with these values.
-func (s *MongoStore) owner(values map[any]any) (string, bool) {
+// owner returns the owner recorded for a session with these values, or
+// nil for none.
+func (s *MongoStore) owner(values map[any]any) *string {
 	if s.cfg.ownerKey == "" {
-		return "", false
+		return nil
 	}
+	var owner string
 	switch v := reflect.ValueOf(values[s.cfg.ownerKey]); v.Kind() {
 	case reflect.String:
-		return v.String(), v.Len() > 0
+		owner = v.String()
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32,
 		reflect.Int64:
-		return strconv.FormatInt(v.Int(), 10), true
+		owner = strconv.FormatInt(v.Int(), 10)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32,
 		reflect.Uint64:
-		return strconv.FormatUint(v.Uint(), 10), true
+		owner = strconv.FormatUint(v.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		// JSON brings an integer user ID back as a float64.
+		f := v.Float()
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return nil
+		}
+		owner = strconv.FormatInt(int64(f), 10)
 	}
-	return "", false
+	if owner == "" {
+		return nil
+	}
+	return &owner
 }
 
 // live matches the sessions whose expires time is still ahead, and adds
@@ -154,6 +167,12 @@ func (s *MongoStore) sessions(ctx context.Context,
 		defer cur.Close(context.WithoutCancel(ctx))
 
 		for cur.Next(ctx) {
+			// Next serves a fetched batch without asking ctx.
+			if err := ctx.Err(); err != nil {
+				yield(SessionInfo{}, fmt.Errorf("mongostore: list "+
+					"sessions: %w", err))
+				return
+			}
 			if !yield(s.describe(cur.Current)) {
 				return
 			}
@@ -176,7 +195,7 @@ func (s *MongoStore) describe(raw bson.Raw) (SessionInfo, error) {
 	}
 	info.Created, info.Modified, info.Expires = doc.Created, doc.Modified,
 		doc.Expires
-	data, err := s.open(id, doc.Data)
+	data, _, err := s.open(id, doc.Data)
 	if err != nil {
 		return info, fmt.Errorf("%w: %w", ErrDecode, err)
 	}

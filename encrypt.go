@@ -84,9 +84,12 @@ func (s *sealer) seal(id string, plain []byte) ([]byte, error) {
 	return k.aead.Seal(out, nonce, plain, []byte(id)), nil
 }
 
-func (s *sealer) open(id string, sealed []byte) ([]byte, error) {
+// open decrypts sealed data and tells whether it was sealed with a key
+// other than the first.
+func (s *sealer) open(id string, sealed []byte) ([]byte, bool, error) {
 	if len(sealed) < 1+keyIDLength || sealed[0] != envelopeVersion {
-		return nil, fmt.Errorf("%w: not an encrypted session", ErrDecrypt)
+		return nil, false, fmt.Errorf("%w: not an encrypted session",
+			ErrDecrypt)
 	}
 	var keyID [keyIDLength]byte
 	copy(keyID[:], sealed[1:])
@@ -94,18 +97,18 @@ func (s *sealer) open(id string, sealed []byte) ([]byte, error) {
 		return k.id == keyID
 	})
 	if i < 0 {
-		return nil, fmt.Errorf("%w: encrypted with a key the store does "+
-			"not have (key ID %x)", ErrDecrypt, keyID)
+		return nil, false, fmt.Errorf("%w: encrypted with a key the "+
+			"store does not have (key ID %x)", ErrDecrypt, keyID)
 	}
 	k := s.keys[i]
 	rest := sealed[1+keyIDLength:]
 	if len(rest) < k.aead.NonceSize() {
-		return nil, fmt.Errorf("%w: truncated", ErrDecrypt)
+		return nil, false, fmt.Errorf("%w: truncated", ErrDecrypt)
 	}
 	nonce, ciphertext := rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():]
 	plain, err := k.aead.Open(nil, nonce, ciphertext, []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+		return nil, false, fmt.Errorf("%w: %w", ErrDecrypt, err)
 	}
-	return plain, nil
+	return plain, i > 0, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -93,6 +94,7 @@ type document struct {
 	Expires  time.Time `bson:"expires"`
 	Modified time.Time `bson:"modified"`
 	Created  time.Time `bson:"created"`
+	Owner    *string   `bson:"owner,omitempty"`
 }
 
 // New returns a store that keeps sessions in coll.
@@ -270,9 +272,8 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	if err != nil {
 		return session, nil
 	}
-	var raw []byte
-	if err := securecookie.DecodeMulti(name, c.Value, &raw,
-		s.Codecs...); err != nil {
+	raw, oldKey, err := s.decodeCookie(name, c.Value)
+	if err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrInvalidCookie, name, err)
 	}
 	id := string(raw)
@@ -285,7 +286,7 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 		return session, err
 	}
 
-	data, err := s.open(id, doc.Data)
+	data, oldSeal, err := s.open(id, doc.Data)
 	if err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
@@ -297,8 +298,21 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	session.Values = values
 	session.IsNew = false
 	s.remember(session, &loaded{id: id, data: data,
-		expires: doc.Expires, created: doc.Created, modified: doc.Modified})
+		expires: doc.Expires, created: doc.Created, modified: doc.Modified,
+		owner: doc.Owner, resign: oldKey, reseal: oldSeal})
 	return session, nil
+}
+
+// decodeCookie returns the session ID in a cookie value, and whether a
+// codec other than the first decoded it, so that Save re-signs it.
+func (s *MongoStore) decodeCookie(name, value string) ([]byte, bool,
+	error) {
+	var raw []byte
+	if len(s.Codecs) > 0 && s.Codecs[0].Decode(name, value, &raw) == nil {
+		return raw, false, nil
+	}
+	err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...)
+	return raw, true, err
 }
 
 // loaded is what New read for a session, kept so that Save can tell
@@ -309,6 +323,11 @@ type loaded struct {
 	expires  time.Time
 	created  time.Time
 	modified time.Time
+	owner    *string // the document's owner field, if it has one
+
+	// What must be written even if nothing changed: a cookie signed
+	// with an older key, data sealed with an older encryption key.
+	resign, reseal bool
 }
 
 // remember keeps what was loaded for session for as long as the session
@@ -420,13 +439,22 @@ func decodeDocument(raw bson.Raw) (*document, error) {
 	if err := bson.Unmarshal(raw, &stored); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	if raw.Lookup("expires").IsZero() {
-		return nil, fmt.Errorf("%w: the document has no expires field",
-			ErrDecode)
+	for _, field := range []string{"expires", "created", "modified"} {
+		v := raw.Lookup(field)
+		if v.IsZero() && field != "expires" {
+			continue
+		}
+		if v.Type != bson.TypeDateTime {
+			return nil, fmt.Errorf("%w: the %s field is of BSON type %v, "+
+				"not a date", ErrDecode, field, v.Type)
+		}
 	}
 
 	doc := &document{ID: stored.ID, Expires: stored.Expires,
 		Modified: stored.Modified, Created: stored.Created}
+	if owner, ok := raw.Lookup("owner").StringValueOK(); ok {
+		doc.Owner = &owner
+	}
 	switch stored.Data.Type {
 	case bson.TypeBinary:
 		// Binary, unlike BinaryOK, panics on a malformed value.
@@ -476,10 +504,11 @@ type documentMaker interface {
 }
 
 // open returns the encoded values from a stored data payload, decrypting
-// it if the store encrypts.
-func (s *MongoStore) open(id string, payload []byte) ([]byte, error) {
+// it if the store encrypts, and whether it was sealed with an older key.
+func (s *MongoStore) open(id string, payload []byte) ([]byte, bool,
+	error) {
 	if s.cfg.cipher == nil {
-		return payload, nil
+		return payload, false, nil
 	}
 	return s.cfg.cipher.open(id, payload)
 }
@@ -555,12 +584,13 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	}
 	expires := s.expiresAt(now, created, opts)
 
-	id, changed := session.ID, from == nil || !bytes.Equal(data, from.data)
+	id, changed := session.ID, s.changed(from, data, session.Values)
 	if id == "" {
 		id = newID()
 	}
 	var set bson.D
 	var unset []string
+	var owner *string
 	switch {
 	case changed:
 		stored, err := s.dataValue(id, data)
@@ -572,12 +602,12 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 			{Key: "expires", Value: expires},
 			{Key: "modified", Value: modified},
 		}
-		if owner, ok := s.owner(session.Values); ok {
-			set = append(set, bson.E{Key: "owner", Value: owner})
+		if owner = s.owner(session.Values); owner != nil {
+			set = append(set, bson.E{Key: "owner", Value: *owner})
 		} else if s.cfg.ownerKey != "" {
 			unset = append(unset, "owner")
 		}
-	case s.touchDue(from.expires, expires, now):
+	case from.resign || s.touchDue(from.expires, expires, now):
 		set = bson.D{{Key: "expires", Value: expires}}
 	default:
 		return nil
@@ -588,9 +618,17 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 			{Key: "created", Value: now}}, set...))
 		if err == nil {
 			session.ID = id
+			s.remember(session, &loaded{id: id, data: data,
+				expires: expires, created: now, modified: now, owner: owner})
 		}
 	} else {
-		err = s.update(r.Context(), id, from, set, unset...)
+		// A touch cannot undo another request's change, so only a write
+		// of the data checks the version.
+		checked := from
+		if !changed {
+			checked = nil
+		}
+		err = s.update(r.Context(), id, checked, set, unset...)
 	}
 	if errors.Is(err, ErrSessionGone) {
 		session.ID = ""
@@ -600,11 +638,12 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	if err != nil {
 		return err
 	}
-	if from != nil {
+	if from != nil && session.ID == from.id {
 		if changed {
-			from.modified = modified
+			from.data, from.modified, from.owner = data, modified, owner
+			from.reseal = false
 		}
-		from.data, from.expires = data, expires
+		from.expires, from.resign = expires, false
 	}
 	return s.setCookie(w, name, session.ID, opts, expires, now)
 }
@@ -625,6 +664,34 @@ func (s *MongoStore) RenewID(r *http.Request, w http.ResponseWriter,
 	}
 	session.ID = ""
 	return s.Save(r, w, session)
+}
+
+// changed tells whether a session's data must be written: it is new, its
+// values differ from those loaded, its owner field is out of date (say,
+// WithOwner was turned on since), or it is sealed with an older key.
+func (s *MongoStore) changed(from *loaded, data []byte,
+	values map[any]any) bool {
+	if from == nil || from.reseal {
+		return true
+	}
+	if s.cfg.ownerKey != "" {
+		owner := s.owner(values)
+		if (owner == nil) != (from.owner == nil) ||
+			owner != nil && *owner != *from.owner {
+			return true
+		}
+	}
+	if bytes.Equal(data, from.data) {
+		return false
+	}
+	// Equal values may encode differently (gob writes maps in Go's
+	// random order), and writing them back would undo another request's
+	// change: compare the values themselves.
+	was := make(map[any]any, len(values))
+	if err := s.cfg.serializer.Deserialize(from.data, was); err != nil {
+		return true
+	}
+	return !reflect.DeepEqual(was, values)
 }
 
 // expiresAt is when a session saved now ends.
