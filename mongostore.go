@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -298,6 +299,7 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	session.Values = values
 	session.IsNew = false
 	s.remember(session, &loaded{id: id, data: data,
+		values:  maps.Clone(values),
 		expires: doc.Expires, created: doc.Created, modified: doc.Modified,
 		owner: doc.Owner, resign: oldKey, reseal: oldSeal})
 	return session, nil
@@ -320,6 +322,7 @@ func (s *MongoStore) decodeCookie(name, value string) ([]byte, bool,
 type loaded struct {
 	id       string
 	data     []byte
+	values   map[any]any // a shallow copy of the values data encodes
 	expires  time.Time
 	created  time.Time
 	modified time.Time
@@ -565,14 +568,19 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 		return nil
 	}
 
-	data, err := s.encode(name, session.Values)
-	if err != nil {
+	// Values the same as loaded, plain ones compared one by one, need no
+	// encoding to tell, and their encoding is the one loaded.
+	from := s.loadedState(session)
+	var data []byte
+	var err error
+	if from != nil && samePlainValues(from.values, session.Values) {
+		data = from.data
+	} else if data, err = s.encode(name, session.Values); err != nil {
 		return err
 	}
 
 	// BSON keeps milliseconds; so does everything compared with it.
 	now := time.Now().Truncate(time.Millisecond)
-	from := s.loadedState(session)
 	created, modified := now, now
 	if from != nil {
 		created = from.created
@@ -619,7 +627,8 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 		if err == nil {
 			session.ID = id
 			s.remember(session, &loaded{id: id, data: data,
-				expires: expires, created: now, modified: now, owner: owner})
+				values: maps.Clone(session.Values), expires: expires,
+				created: now, modified: now, owner: owner})
 		}
 	} else {
 		// A touch cannot undo another request's change, so only a write
@@ -641,6 +650,7 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	if from != nil && session.ID == from.id {
 		if changed {
 			from.data, from.modified, from.owner = data, modified, owner
+			from.values = maps.Clone(session.Values)
 			from.reseal = false
 		}
 		from.expires, from.resign = expires, false
@@ -692,6 +702,32 @@ func (s *MongoStore) changed(from *loaded, data []byte,
 		return true
 	}
 	return !reflect.DeepEqual(was, values)
+}
+
+// samePlainValues tells whether values hold the same keys as was and, under
+// each, the same string, number or boolean. Other values (slices, maps,
+// structs) may have been changed in place, so they are left to the
+// comparison of encodings.
+func samePlainValues(was, values map[any]any) bool {
+	if len(was) != len(values) {
+		return false
+	}
+	for k, v := range values {
+		old, ok := was[k]
+		if !ok || !plain(v) || old != v {
+			return false
+		}
+	}
+	return true
+}
+
+func plain(v any) bool {
+	switch v.(type) {
+	case string, bool, int, int8, int16, int32, int64, uint, uint8,
+		uint16, uint32, uint64, float32, float64:
+		return true
+	}
+	return false
 }
 
 // expiresAt is when a session saved now ends.

@@ -205,3 +205,26 @@ func TestDamagedTimestampsAreDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInPlaceChangeOfNestedValueIsWritten: unchanged plain values skip
+// encoding, but a slice or map may have been changed in place, behind a
+// shallow copy's back.
+func TestInPlaceChangeOfNestedValueIsWritten(t *testing.T) {
+	coll := newCollection(t)
+	s := newStore(t, coll, WithTouchInterval(time.Hour))
+	c := startSession(t, s, "sid", map[any]any{"user": "ada",
+		"list": []any{"a"}, "prefs": map[string]any{"theme": "dark"}})
+
+	session, _ := load(t, s, "sid", c)
+	session.Values["list"].([]any)[0] = "b"
+	mustSave(t, s, session)
+	session, _ = load(t, s, "sid", c)
+	session.Values["prefs"].(map[string]any)["theme"] = "light"
+	mustSave(t, s, session)
+
+	got, _ := load(t, s, "sid", c)
+	if got.Values["list"].([]any)[0] != "b" ||
+		got.Values["prefs"].(map[string]any)["theme"] != "light" {
+		t.Errorf("in-place changes lost: %v", got.Values)
+	}
+}
