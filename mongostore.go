@@ -573,7 +573,11 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	from := s.loadedState(session)
 	var data []byte
 	var err error
-	if from != nil && samePlainValues(from.values, session.Values) {
+	same, differ := false, true
+	if from != nil {
+		same, differ = comparePlain(from.values, session.Values)
+	}
+	if same {
 		data = from.data
 	} else if data, err = s.encode(name, session.Values); err != nil {
 		return err
@@ -592,7 +596,7 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	}
 	expires := s.expiresAt(now, created, opts)
 
-	id, changed := session.ID, s.changed(from, data, session.Values)
+	id, changed := session.ID, differ || s.changed(from, data, session.Values)
 	if id == "" {
 		id = newID()
 	}
@@ -704,21 +708,29 @@ func (s *MongoStore) changed(from *loaded, data []byte,
 	return !reflect.DeepEqual(was, values)
 }
 
-// samePlainValues tells whether values hold the same keys as was and, under
-// each, the same string, number or boolean. Other values (slices, maps,
-// structs) may have been changed in place, so they are left to the
-// comparison of encodings.
-func samePlainValues(was, values map[any]any) bool {
+// comparePlain compares values with those loaded, key by key, where it
+// can without encoding: same is true if the keys are the same and each
+// holds the same string, number or boolean; differ is true if a key was
+// added or removed, or holds another plain value than before. Other values
+// (slices, maps, structs) may have been changed in place, so they are left
+// to the comparison of encodings.
+func comparePlain(was, values map[any]any) (same, differ bool) {
 	if len(was) != len(values) {
-		return false
+		return false, true
 	}
+	same = true
 	for k, v := range values {
 		old, ok := was[k]
-		if !ok || !plain(v) || old != v {
-			return false
+		switch {
+		case !ok:
+			return false, true
+		case !plain(v) || !plain(old):
+			same = false
+		case old != v:
+			return false, true
 		}
 	}
-	return true
+	return same, false
 }
 
 func plain(v any) bool {

@@ -228,3 +228,34 @@ func TestInPlaceChangeOfNestedValueIsWritten(t *testing.T) {
 		t.Errorf("in-place changes lost: %v", got.Values)
 	}
 }
+
+func TestComparePlain(t *testing.T) {
+	list := []any{"a"}
+	cases := []struct {
+		name         string
+		was, values  map[any]any
+		same, differ bool
+	}{
+		{"equal plain", map[any]any{"a": 1, "b": "x"},
+			map[any]any{"a": 1, "b": "x"}, true, false},
+		{"plain changed", map[any]any{"a": 1}, map[any]any{"a": 2},
+			false, true},
+		{"type changed", map[any]any{"a": 1}, map[any]any{"a": int64(1)},
+			false, true},
+		{"key added", map[any]any{"a": 1}, map[any]any{"a": 1, "b": 1},
+			false, true},
+		{"key swapped", map[any]any{"a": 1}, map[any]any{"b": 1},
+			false, true},
+		{"slice kept", map[any]any{"a": list}, map[any]any{"a": list},
+			false, false},
+		{"plain to slice", map[any]any{"a": 1}, map[any]any{"a": list},
+			false, false},
+	}
+	for _, tc := range cases {
+		same, differ := comparePlain(tc.was, tc.values)
+		if same != tc.same || differ != tc.differ {
+			t.Errorf("%s: same %v, differ %v; want %v, %v", tc.name, same,
+				differ, tc.same, tc.differ)
+		}
+	}
+}
