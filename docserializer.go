@@ -129,14 +129,9 @@ var tagReaders = map[string]reader{
 
 // Serialize encodes values as a BSON document {v: values, t: tags}.
 func (DocumentSerializer) Serialize(values map[any]any) ([]byte, error) {
-	m := make(map[string]any, len(values))
-	for k, x := range values {
-		key, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("key %#v is a %T, "+
-				"DocumentSerializer takes string keys only", k, k)
-		}
-		m[key] = x
+	m, err := stringKeys(values, "DocumentSerializer")
+	if err != nil {
+		return nil, err
 	}
 
 	v, tags, err := appendDocument(nil, m, "", 0)

@@ -214,6 +214,21 @@ func compareKeys(a, b any) int {
 		fmt.Sprintf("%T %v", b, b))
 }
 
+// stringKeys copies values into a map keyed by strings, for serializers
+// that take no other keys.
+func stringKeys(values map[any]any, who string) (map[string]any, error) {
+	m := make(map[string]any, len(values))
+	for k, v := range values {
+		key, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("key %#v is a %T, %s takes string "+
+				"keys only", k, k, who)
+		}
+		m[key] = v
+	}
+	return m, nil
+}
+
 // JSONSerializer stores values as JSON, which other languages and mongosh
 // users can read.
 //
@@ -224,14 +239,9 @@ type JSONSerializer struct{}
 
 // Serialize encodes values as a JSON object.
 func (JSONSerializer) Serialize(values map[any]any) ([]byte, error) {
-	m := make(map[string]any, len(values))
-	for k, v := range values {
-		key, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("key %#v is a %T, "+
-				"JSONSerializer takes string keys only", k, k)
-		}
-		m[key] = v
+	m, err := stringKeys(values, "JSONSerializer")
+	if err != nil {
+		return nil, err
 	}
 	return json.Marshal(m)
 }
