@@ -16,8 +16,11 @@ TEST_LISTEN := 127.0.0.1:27018
 bin/devserver: $(wildcard devserver/*.go) devserver/go.mod devserver/go.sum
 	go build -C devserver -o ../bin/devserver .
 
+# A built binary, not go run, so that Ctrl-C ends the demo cleanly: go run
+# reports an interrupted program as a failure.
 demo: bin/devserver
-	bin/devserver -dir .devdata -- go run ./examples/counter
+	go build -o bin/counter ./examples/counter
+	bin/devserver -dir .devdata -- bin/counter
 
 # Each run gets an empty data folder so leftovers can't hide or cause
 # failures; the trap removes it however the run ends.
