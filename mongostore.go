@@ -432,49 +432,64 @@ func (s *MongoStore) load(ctx context.Context, id string) (*document,
 // store may have written or damaged. Its Data is the payload of the data
 // field: binary data, or the bytes of an embedded document.
 func decodeDocument(raw bson.Raw) (*document, error) {
-	var stored struct {
-		ID       string        `bson:"_id"`
-		Data     bson.RawValue `bson:"data"`
-		Expires  time.Time     `bson:"expires"`
-		Modified time.Time     `bson:"modified"`
-		Created  time.Time     `bson:"created"`
-	}
-	if err := bson.Unmarshal(raw, &stored); err != nil {
+	// One pass over the fields, without reflection: this runs on every
+	// load.
+	elems, err := raw.Elements()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	for _, field := range []string{"expires", "created", "modified"} {
-		v := raw.Lookup(field)
-		if v.IsZero() && field != "expires" {
-			continue
+	doc := &document{}
+	var data bson.RawValue
+	for _, e := range elems {
+		v := e.Value()
+		switch key := e.Key(); key {
+		case "_id":
+			doc.ID, _ = v.StringValueOK()
+		case "data":
+			data = v
+		case "owner":
+			if owner, ok := v.StringValueOK(); ok {
+				doc.Owner = &owner
+			}
+		case "expires", "created", "modified":
+			ms, ok := v.DateTimeOK()
+			if !ok {
+				return nil, fmt.Errorf("%w: the %s field is of BSON type "+
+					"%v, not a date", ErrDecode, key, v.Type)
+			}
+			t := time.UnixMilli(ms).UTC()
+			switch key {
+			case "expires":
+				doc.Expires = t
+			case "created":
+				doc.Created = t
+			default:
+				doc.Modified = t
+			}
 		}
-		if v.Type != bson.TypeDateTime {
-			return nil, fmt.Errorf("%w: the %s field is of BSON type %v, "+
-				"not a date", ErrDecode, field, v.Type)
-		}
+	}
+	if doc.Expires.IsZero() {
+		return nil, fmt.Errorf("%w: the document has no expires field",
+			ErrDecode)
 	}
 
-	doc := &document{ID: stored.ID, Expires: stored.Expires,
-		Modified: stored.Modified, Created: stored.Created}
-	if owner, ok := raw.Lookup("owner").StringValueOK(); ok {
-		doc.Owner = &owner
-	}
-	switch stored.Data.Type {
+	switch data.Type {
 	case bson.TypeBinary:
 		// Binary, unlike BinaryOK, panics on a malformed value.
-		_, data, ok := stored.Data.BinaryOK()
+		_, payload, ok := data.BinaryOK()
 		if !ok {
 			return nil, fmt.Errorf("%w: the data field is malformed",
 				ErrDecode)
 		}
-		doc.Data = data
+		doc.Data = payload
 	case bson.TypeEmbeddedDocument:
-		doc.Data = stored.Data.Value
+		doc.Data = data.Value
 	case 0:
 		return nil, fmt.Errorf("%w: the document has no data field",
 			ErrDecode)
 	default:
 		return nil, fmt.Errorf("%w: the data field is of BSON type %v, "+
-			"not binary or a document", ErrDecode, stored.Data.Type)
+			"not binary or a document", ErrDecode, data.Type)
 	}
 	return doc, nil
 }
