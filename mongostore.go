@@ -554,21 +554,9 @@ func (s *MongoStore) open(id string, payload []byte) ([]byte, bool,
 func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	session *sessions.Session) error {
 	name := session.Name()
-	if err := checkName(name); err != nil {
+	opts, err := s.optionsOf(session)
+	if err != nil {
 		return err
-	}
-	opts := session.Options
-	if opts == nil {
-		opts = s.Options
-	}
-	if opts == nil {
-		defaults := defaultOptions()
-		opts = &defaults
-	}
-	if opts.MaxAge > maxAge {
-		return fmt.Errorf("%w: MaxAge of session %q is %d seconds, more "+
-			"than the %d of a hundred years", ErrInvalidOption, name,
-			opts.MaxAge, maxAge)
 	}
 
 	if opts.MaxAge < 0 {
@@ -587,7 +575,6 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	// encoding to tell, and their encoding is the one loaded.
 	from := s.loadedState(session)
 	var data []byte
-	var err error
 	same, differ := false, true
 	if from != nil {
 		same, differ = comparePlain(from.values, session.Values)
@@ -693,6 +680,29 @@ func (s *MongoStore) RenewID(r *http.Request, w http.ResponseWriter,
 	}
 	session.ID = ""
 	return s.Save(r, w, session)
+}
+
+// optionsOf returns the options a session is saved with, checked.
+func (s *MongoStore) optionsOf(session *sessions.Session) (
+	*sessions.Options, error) {
+	name := session.Name()
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	opts := session.Options
+	if opts == nil {
+		opts = s.Options
+	}
+	if opts == nil {
+		defaults := defaultOptions()
+		opts = &defaults
+	}
+	if opts.MaxAge > maxAge {
+		return nil, fmt.Errorf("%w: MaxAge of session %q is %d seconds, "+
+			"more than the %d of a hundred years", ErrInvalidOption, name,
+			opts.MaxAge, maxAge)
+	}
+	return opts, nil
 }
 
 // changed tells whether a session's data must be written: it is new, its
