@@ -1,22 +1,14 @@
 package mongostore
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
-	"reflect"
-	"runtime"
-	"slices"
-	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -24,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Errors that callers can tell apart with errors.Is. Every error the store
@@ -87,16 +78,6 @@ type MongoStore struct {
 }
 
 var _ sessions.Store = (*MongoStore)(nil)
-
-// document is a session as stored in the collection.
-type document struct {
-	ID       string    `bson:"_id"`
-	Data     []byte    `bson:"data"`
-	Expires  time.Time `bson:"expires"`
-	Modified time.Time `bson:"modified"`
-	Created  time.Time `bson:"created"`
-	Owner    *string   `bson:"owner,omitempty"`
-}
 
 // New returns a store that keeps sessions in coll.
 //
@@ -305,61 +286,6 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 	return session, nil
 }
 
-// decodeCookie returns the session ID in a cookie value, and whether a
-// codec other than the first decoded it, so that Save re-signs it.
-func (s *MongoStore) decodeCookie(name, value string) ([]byte, bool,
-	error) {
-	var raw []byte
-	if len(s.Codecs) > 0 && s.Codecs[0].Decode(name, value, &raw) == nil {
-		return raw, false, nil
-	}
-	err := securecookie.DecodeMulti(name, value, &raw, s.Codecs...)
-	return raw, true, err
-}
-
-// loaded is what New read for a session, kept so that Save can tell
-// whether anything changed.
-type loaded struct {
-	id       string
-	data     []byte
-	values   map[any]any // a shallow copy of the values data encodes
-	expires  time.Time
-	created  time.Time
-	modified time.Time
-	owner    *string // the document's owner field, if it has one
-
-	// What must be written even if nothing changed: a cookie signed
-	// with an older key, data sealed with an older encryption key.
-	resign, reseal bool
-}
-
-// remember keeps what was loaded for session for as long as the session
-// lives, and no longer: the key is a weak pointer, and the entry goes when
-// the session is collected. The session itself has no room for it, as
-// Values belongs to the app and the registry overwrites the session's
-// store.
-func (s *MongoStore) remember(session *sessions.Session, l *loaded) {
-	key := weak.Make(session)
-	s.loads.Store(key, l)
-	runtime.AddCleanup(session, func(key weak.Pointer[sessions.Session]) {
-		s.loads.Delete(key)
-	}, key)
-}
-
-// loadedState returns what was loaded for session, or nil if it was not
-// loaded by this store under its current ID.
-func (s *MongoStore) loadedState(session *sessions.Session) *loaded {
-	v, ok := s.loads.Load(weak.Make(session))
-	if !ok {
-		return nil
-	}
-	l := v.(*loaded)
-	if l.id != session.ID {
-		return nil
-	}
-	return l
-}
-
 func (s *MongoStore) newSession(name string) *sessions.Session {
 	session := sessions.NewSession(s, name)
 	opts := defaultOptions()
@@ -379,156 +305,6 @@ func defaultOptions() sessions.Options {
 		Secure:   true,
 		SameSite: http.SameSiteLaxMode,
 	}
-}
-
-// checkName refuses session names that cannot be cookie names, before
-// anything is written under them.
-func checkName(name string) error {
-	if name == "" || strings.IndexFunc(name, notTokenRune) >= 0 {
-		return fmt.Errorf("%w: %q is not a valid cookie name",
-			ErrInvalidName, name)
-	}
-	return nil
-}
-
-// notTokenRune tells which runes cannot be in a cookie name (RFC 9110
-// token characters).
-func notTokenRune(r rune) bool {
-	return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
-}
-
-// load fetches a live session document, or nil if there is none. It asks
-// by _id alone and checks expiry here: that works the same on every
-// server, and a lookup by _id is the cheapest query there is.
-func (s *MongoStore) load(ctx context.Context, id string) (*document,
-	error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-
-	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mongostore: load session: %w", err)
-	}
-	doc, err := decodeDocument(raw)
-	if err != nil {
-		return nil, err
-	}
-
-	now := time.Now()
-	if !doc.Expires.After(now) {
-		return nil, nil
-	}
-	if s.cfg.absoluteTimeout > 0 &&
-		!doc.Created.Add(s.cfg.absoluteTimeout).After(now) {
-		return nil, nil
-	}
-	return doc, nil
-}
-
-// decodeDocument reads a stored session, which something other than this
-// store may have written or damaged. Its Data is the payload of the data
-// field: binary data, or the bytes of an embedded document.
-func decodeDocument(raw bson.Raw) (*document, error) {
-	// One pass over the fields, without reflection: this runs on every
-	// load.
-	elems, err := raw.Elements()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	doc := &document{}
-	var data bson.RawValue
-	for _, e := range elems {
-		v := e.Value()
-		switch key := e.Key(); key {
-		case "_id":
-			doc.ID, _ = v.StringValueOK()
-		case "data":
-			data = v
-		case "owner":
-			if owner, ok := v.StringValueOK(); ok {
-				doc.Owner = &owner
-			}
-		case "expires", "created", "modified":
-			ms, ok := v.DateTimeOK()
-			if !ok {
-				return nil, fmt.Errorf("%w: the %s field is of BSON type "+
-					"%v, not a date", ErrDecode, key, v.Type)
-			}
-			t := time.UnixMilli(ms).UTC()
-			switch key {
-			case "expires":
-				doc.Expires = t
-			case "created":
-				doc.Created = t
-			default:
-				doc.Modified = t
-			}
-		}
-	}
-	if doc.Expires.IsZero() {
-		return nil, fmt.Errorf("%w: the document has no expires field",
-			ErrDecode)
-	}
-
-	switch data.Type {
-	case bson.TypeBinary:
-		// Binary, unlike BinaryOK, panics on a malformed value.
-		_, payload, ok := data.BinaryOK()
-		if !ok {
-			return nil, fmt.Errorf("%w: the data field is malformed",
-				ErrDecode)
-		}
-		doc.Data = payload
-	case bson.TypeEmbeddedDocument:
-		doc.Data = data.Value
-	case 0:
-		return nil, fmt.Errorf("%w: the document has no data field",
-			ErrDecode)
-	default:
-		return nil, fmt.Errorf("%w: the data field is of BSON type %v, "+
-			"not binary or a document", ErrDecode, data.Type)
-	}
-	return doc, nil
-}
-
-// dataValue is what the data field holds for a session's encoded values:
-// sealed, if the store encrypts; an embedded document, for serializers
-// that make one; else binary data.
-func (s *MongoStore) dataValue(id string, data []byte) (bson.RawValue,
-	error) {
-	if s.cfg.cipher != nil {
-		sealed, err := s.cfg.cipher.seal(id, data)
-		if err != nil {
-			return bson.RawValue{}, fmt.Errorf("mongostore: encrypt "+
-				"session: %w", err)
-		}
-		data = sealed
-	} else if _, ok := s.cfg.serializer.(documentMaker); ok {
-		return bson.RawValue{Type: bson.TypeEmbeddedDocument,
-			Value: data}, nil
-	}
-	return bson.RawValue{Type: bson.TypeBinary,
-		Value: bsoncore.AppendBinary(nil, bson.TypeBinaryGeneric, data)}, nil
-}
-
-// A documentMaker is a Serializer whose output is a BSON document, kept as
-// an embedded document so that people can read and query it.
-type documentMaker interface {
-	Serializer
-	makesDocument()
-}
-
-// open returns the encoded values from a stored data payload, decrypting
-// it if the store encrypts, and whether it was sealed with an older key.
-func (s *MongoStore) open(id string, payload []byte) ([]byte, bool,
-	error) {
-	if s.cfg.cipher == nil {
-		return payload, false, nil
-	}
-	return s.cfg.cipher.open(id, payload)
 }
 
 // Save writes the session and sets its cookie.
@@ -598,13 +374,14 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 	}
 	expires := s.expiresAt(now, created, opts)
 
-	id, changed := session.ID, differ || s.changed(from, data, session.Values)
+	owner := s.owner(session.Values)
+	changed := differ || s.changed(from, data, session.Values, owner)
+	id := session.ID
 	if id == "" {
 		id = newID()
 	}
 	var set bson.D
 	var unset []string
-	var owner *string
 	switch {
 	case changed:
 		stored, err := s.dataValue(id, data)
@@ -616,7 +393,7 @@ func (s *MongoStore) Save(r *http.Request, w http.ResponseWriter,
 			{Key: "expires", Value: expires},
 			{Key: "modified", Value: modified},
 		}
-		if owner = s.owner(session.Values); owner != nil {
+		if owner != nil {
 			set = append(set, bson.E{Key: "owner", Value: *owner})
 		} else if s.cfg.ownerKey != "" {
 			unset = append(unset, "owner")
@@ -705,68 +482,6 @@ func (s *MongoStore) optionsOf(session *sessions.Session) (
 	return opts, nil
 }
 
-// changed tells whether a session's data must be written: it is new, its
-// values differ from those loaded, its owner field is out of date (say,
-// WithOwner was turned on since), or it is sealed with an older key.
-func (s *MongoStore) changed(from *loaded, data []byte,
-	values map[any]any) bool {
-	if from == nil || from.reseal {
-		return true
-	}
-	if s.cfg.ownerKey != "" {
-		owner := s.owner(values)
-		if (owner == nil) != (from.owner == nil) ||
-			owner != nil && *owner != *from.owner {
-			return true
-		}
-	}
-	if bytes.Equal(data, from.data) {
-		return false
-	}
-	// Equal values may encode differently (gob writes maps in Go's
-	// random order), and writing them back would undo another request's
-	// change: compare the values themselves.
-	was := make(map[any]any, len(values))
-	if err := s.cfg.serializer.Deserialize(from.data, was); err != nil {
-		return true
-	}
-	return !reflect.DeepEqual(was, values)
-}
-
-// comparePlain compares values with those loaded, key by key, where it
-// can without encoding: same is true if the keys are the same and each
-// holds the same string, number or boolean; differ is true if a key was
-// added or removed, or holds another plain value than before. Other values
-// (slices, maps, structs) may have been changed in place, so they are left
-// to the comparison of encodings.
-func comparePlain(was, values map[any]any) (same, differ bool) {
-	if len(was) != len(values) {
-		return false, true
-	}
-	same = true
-	for k, v := range values {
-		old, ok := was[k]
-		switch {
-		case !ok:
-			return false, true
-		case !plain(v) || !plain(old):
-			same = false
-		case old != v:
-			return false, true
-		}
-	}
-	return same, false
-}
-
-func plain(v any) bool {
-	switch v.(type) {
-	case string, bool, int, int8, int16, int32, int64, uint, uint8,
-		uint16, uint32, uint64, float32, float64:
-		return true
-	}
-	return false
-}
-
 // expiresAt is when a session saved now ends.
 func (s *MongoStore) expiresAt(now, created time.Time,
 	opts *sessions.Options) time.Time {
@@ -781,46 +496,6 @@ func (s *MongoStore) expiresAt(now, created time.Time,
 		}
 	}
 	return expires
-}
-
-// touchDue tells whether an unchanged session's expiry must be written:
-// when it would move by the touch interval or more, by half the session's
-// remaining lifetime or more (so a short session cannot lapse while in
-// use), or backwards.
-func (s *MongoStore) touchDue(stored, expires, now time.Time) bool {
-	move := expires.Sub(stored)
-	return move < 0 || move >= min(s.cfg.touchInterval, expires.Sub(now)/2)
-}
-
-func (s *MongoStore) setCookie(w http.ResponseWriter, name, id string,
-	opts *sessions.Options, expires, now time.Time) error {
-	encoded, err := securecookie.EncodeMulti(name, []byte(id), s.Codecs...)
-	if err != nil {
-		return fmt.Errorf("mongostore: encode cookie %q: %w", name, err)
-	}
-	cookieOpts := *opts
-	if opts.MaxAge > 0 {
-		// The absolute timeout may end the session sooner than MaxAge.
-		left := expires.Sub(now) + time.Second - 1
-		cookieOpts.MaxAge = max(1, int(left/time.Second))
-	}
-	cookie := sessions.NewCookie(name, encoded, &cookieOpts)
-	if opts.MaxAge > 0 {
-		cookie.Expires = expires
-	}
-	setCookie(w, cookie)
-	return nil
-}
-
-// setCookie sets c in place of any cookie of the same name set earlier in
-// the response, so that saving twice in a request sends one cookie.
-func setCookie(w http.ResponseWriter, c *http.Cookie) {
-	h := w.Header()
-	prefix := c.Name + "="
-	h["Set-Cookie"] = slices.DeleteFunc(h["Set-Cookie"], func(v string) bool {
-		return strings.HasPrefix(v, prefix)
-	})
-	http.SetCookie(w, c)
 }
 
 // maxAge bounds MaxAge, in seconds, well below where a time.Duration
@@ -841,110 +516,9 @@ func (s *MongoStore) encode(name string, values map[any]any) ([]byte,
 	return data, nil
 }
 
-func (s *MongoStore) insert(ctx context.Context, doc bson.D) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
-		return fmt.Errorf("mongostore: insert session: %w", err)
-	}
-	return nil
-}
-
-// update sets fields of a session that must still exist; without an
-// upsert, a document deleted meanwhile stays deleted. With optimistic
-// concurrency it also requires the version that was loaded.
-func (s *MongoStore) update(ctx context.Context, id string, from *loaded,
-	set bson.D, unset ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	filter := bson.D{{Key: "_id", Value: id}}
-	checked := s.cfg.optimistic && from != nil
-	if checked {
-		filter = append(filter, bson.E{Key: "modified", Value: from.modified})
-	}
-	change := bson.D{{Key: "$set", Value: set}}
-	if len(unset) > 0 {
-		fields := bson.D{}
-		for _, f := range unset {
-			fields = append(fields, bson.E{Key: f, Value: ""})
-		}
-		change = append(change, bson.E{Key: "$unset", Value: fields})
-	}
-
-	res, err := s.coll.UpdateOne(ctx, filter, change)
-	if err != nil {
-		return fmt.Errorf("mongostore: update session: %w", err)
-	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	if !checked {
-		return ErrSessionGone
-	}
-
-	// The version did not match: changed, or deleted meanwhile.
-	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
-	switch {
-	case err != nil:
-		return fmt.Errorf("mongostore: update session: %w", err)
-	case n == 0:
-		return ErrSessionGone
-	}
-	return ErrConflict
-}
-
-func (s *MongoStore) delete(ctx context.Context, id string) error {
-	if id == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	_, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-	if err != nil {
-		return fmt.Errorf("mongostore: delete session: %w", err)
-	}
-	return nil
-}
-
 func (s *MongoStore) logger() *slog.Logger {
 	if s.cfg.logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.cfg.logger
-}
-
-// expired returns a copy of opts for a cookie that the browser drops now.
-func expired(opts *sessions.Options) *sessions.Options {
-	o := *opts
-	o.MaxAge = -1
-	return &o
-}
-
-const idBytes = 32
-
-var idLength = base64.RawURLEncoding.EncodedLen(idBytes)
-
-// newID returns a session ID of 32 random bytes. crypto/rand.Read does not
-// fail on the platforms Go supports.
-func newID() string {
-	b := make([]byte, idBytes)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// validID tells whether id has the shape newID gives, so that IDs the
-// store never minted (from another store sharing the keys, say) cause no
-// database call.
-func validID(id string) bool {
-	if len(id) != idLength {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' ||
-			'0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -259,3 +259,21 @@ func TestComparePlain(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnerFieldLeftFromBeforeDoesNotForceWrites: a store without
+// WithOwner meeting documents that have an owner still skips unchanged
+// writes.
+func TestOwnerFieldLeftFromBeforeDoesNotForceWrites(t *testing.T) {
+	coll := newCollection(t)
+	owned := newStore(t, coll, WithOwner("uid"))
+	c := startSession(t, owned, "sid", map[any]any{"uid": "ada"})
+
+	plainStore := newStore(t, coll, WithTouchInterval(time.Hour))
+	session, _ := load(t, plainStore, "sid", c)
+	if _, err := save(t, plainStore, session); err != nil {
+		t.Fatal(err)
+	}
+	if writes := writesSent(coll); len(writes) != 0 {
+		t.Errorf("unchanged save wrote %v", writes)
+	}
+}
