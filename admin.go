@@ -186,24 +186,22 @@ func (s *MongoStore) sessions(ctx context.Context,
 
 // describe decodes a stored session for Sessions.
 func (s *MongoStore) describe(raw bson.Raw) (SessionInfo, error) {
+	// The ID goes with the error too, so that a bad session can be
+	// deleted.
 	id, _ := raw.Lookup("_id").StringValueOK()
-	owner, _ := raw.Lookup("owner").StringValueOK()
-	info := SessionInfo{ID: id, Owner: owner}
+	info := SessionInfo{ID: id}
 	doc, err := decodeDocument(raw)
 	if err != nil {
 		return info, err
 	}
+	if doc.Owner != nil {
+		info.Owner = *doc.Owner
+	}
 	info.Created, info.Modified, info.Expires = doc.Created, doc.Modified,
 		doc.Expires
-	data, _, err := s.open(id, doc.Data)
-	if err != nil {
+	if info.Values, _, _, err = s.values(id, doc.Data); err != nil {
 		return info, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	values := make(map[any]any)
-	if err := s.cfg.serializer.Deserialize(data, values); err != nil {
-		return info, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	info.Values = values
 	return info, nil
 }
 

@@ -145,6 +145,21 @@ type documentMaker interface {
 	makesDocument()
 }
 
+// values decodes a stored data payload, returning the values, their
+// encoding, and whether they were sealed with an older key.
+func (s *MongoStore) values(id string, payload []byte) (map[any]any,
+	[]byte, bool, error) {
+	data, oldSeal, err := s.open(id, payload)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	values := make(map[any]any)
+	if err := s.cfg.serializer.Deserialize(data, values); err != nil {
+		return nil, nil, false, err
+	}
+	return values, data, oldSeal, nil
+}
+
 // open returns the encoded values from a stored data payload, decrypting
 // it if the store encrypts, and whether it was sealed with an older key.
 func (s *MongoStore) open(id string, payload []byte) ([]byte, bool,

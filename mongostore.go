@@ -268,12 +268,8 @@ func (s *MongoStore) New(r *http.Request, name string) (*sessions.Session,
 		return session, err
 	}
 
-	data, oldSeal, err := s.open(id, doc.Data)
+	values, data, oldSeal, err := s.values(id, doc.Data)
 	if err != nil {
-		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
-	}
-	values := make(map[any]any)
-	if err := s.cfg.serializer.Deserialize(data, values); err != nil {
 		return session, fmt.Errorf("%w %q: %w", ErrDecode, name, err)
 	}
 	session.ID = id
